@@ -1,0 +1,86 @@
+"""AttentionPool: the attentive encoders of CLSR (paper Eqn 10-16)."""
+
+import tensorflow as tf
+
+from clsr_tf.layers.mlp import MLP, tnormal
+
+# Score given to padded positions before the softmax (the original's -2^32 + 1).
+MASKED_SCORE = -(2.0 ** 32) + 1
+
+
+@tf.keras.utils.register_keras_serializable(package="clsr_tf")
+class AttentionPool(tf.keras.layers.Layer):
+    """Masked attention pooling of a sequence of keys by a query.
+
+    Keys are projected to the query size by ``attention_mat`` (no bias) for scoring only;
+    the pooled output is the softmax-weighted sum of the unprojected keys.
+
+    ``attention_type='mlp'``: score_j = MLP([v_j, q, v_j - q, v_j * q]) with v_j = k_j W.
+    ``attention_type='inner_product'``: score_j = <v_j, q> (paper Table 10 ablation).
+
+    Args:
+        layer_sizes (list): Hidden sizes of the scoring MLP.
+        activations (list): Activations of the scoring MLP.
+        enable_bn (bool): Batch norm in the scoring MLP.
+        dropout (list): Dropout rates of the scoring MLP.
+        attention_type (str): ``mlp`` or ``inner_product``.
+        init_value (float): Std of the truncated-normal initializers.
+    """
+
+    def __init__(self, layer_sizes=(80, 40), activations=("relu", "relu"), enable_bn=True,
+                 dropout=None, attention_type="mlp", init_value=0.01, **kwargs):
+        super().__init__(**kwargs)
+        if attention_type not in ("mlp", "inner_product"):
+            raise ValueError(f"attention_type must be 'mlp' or 'inner_product', got "
+                             f"{attention_type!r}")
+        self.layer_sizes = list(layer_sizes)
+        self.activations = list(activations)
+        self.enable_bn = enable_bn
+        self.dropout = list(dropout) if dropout else None
+        self.attention_type = attention_type
+        self.init_value = init_value
+        self.mlp = None
+        if attention_type == "mlp":
+            self.mlp = MLP(self.layer_sizes, self.activations, enable_bn, self.dropout,
+                           init_value=init_value, name="att_fcn")
+
+    def build(self, input_shape):
+        keys_shape, query_shape = input_shape[0], input_shape[1]
+        self.attention_mat = self.add_weight(
+            name="attention_mat", shape=(int(keys_shape[-1]), int(query_shape[-1])),
+            initializer=tnormal(self.init_value))
+        super().build(input_shape)
+
+    def call(self, inputs, mask=None, training=None):
+        """Pool the keys.
+
+        Args:
+            inputs (tuple): ``(keys [B, L, Dk], query [B, Dq])``.
+            mask (tf.Tensor): [B, L], nonzero on valid positions.
+            training (bool): Batch-norm mode of the scoring MLP.
+
+        Returns:
+            tuple: ``(pooled [B, Dk], weights [B, L])``.
+        """
+        keys, query = inputs
+        projected = tf.tensordot(keys, self.attention_mat, axes=[[2], [0]])
+        queries = tf.broadcast_to(query[:, None, :], tf.shape(projected))
+        if self.mlp is not None:
+            features = tf.concat(
+                [projected, queries, projected - queries, projected * queries], -1)
+            scores = tf.squeeze(self.mlp(features, training=training), -1)
+        else:
+            scores = tf.reduce_sum(projected * queries, -1)
+        if mask is not None:
+            scores = tf.where(tf.cast(mask, tf.bool), scores,
+                              tf.fill(tf.shape(scores), tf.constant(MASKED_SCORE, scores.dtype)))
+        weights = tf.nn.softmax(scores)
+        pooled = tf.reduce_sum(keys * weights[:, :, None], 1)
+        return pooled, weights
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(layer_sizes=self.layer_sizes, activations=self.activations,
+                      enable_bn=self.enable_bn, dropout=self.dropout,
+                      attention_type=self.attention_type, init_value=self.init_value)
+        return config

@@ -1,0 +1,70 @@
+"""MLP tower of the original code: matmul -> batch norm -> activation per hidden layer, linear output."""
+
+import tensorflow as tf
+
+
+def tnormal(stddev):
+    """Truncated-normal initializer of the original release (``init_method: tnormal``).
+
+    Args:
+        stddev (float): Standard deviation (``init_value``).
+
+    Returns:
+        tf.keras.initializers.Initializer: The initializer.
+    """
+    return tf.keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+@tf.keras.utils.register_keras_serializable(package="clsr_tf")
+class MLP(tf.keras.layers.Layer):
+    """Fully connected tower with batch normalisation, as the original ``_fcn_net``.
+
+    Each hidden layer is ``activation(BN(x W + b))`` (dropout before the activation when
+    rates are given); the output layer is linear. On a 3-D input the batch statistics are
+    taken over every leading position, as in the original.
+
+    Args:
+        layer_sizes (list): Hidden layer sizes.
+        activations (list): Activation name per hidden layer.
+        enable_bn (bool): Batch norm after each hidden matmul.
+        dropout (list): Dropout rate per hidden layer (0 disables).
+        output_size (int): Width of the linear output (1 for a logit).
+        init_value (float): Std of the truncated-normal kernel initializer.
+    """
+
+    def __init__(self, layer_sizes, activations, enable_bn=True, dropout=None, output_size=1,
+                 init_value=0.01, **kwargs):
+        super().__init__(**kwargs)
+        self.layer_sizes = list(layer_sizes)
+        self.activations = list(activations)[: len(self.layer_sizes)]
+        self.enable_bn = enable_bn
+        self.dropout = list(dropout or [0.0] * len(self.layer_sizes))[: len(self.layer_sizes)]
+        self.output_size = output_size
+        self.init_value = init_value
+        dense = dict(kernel_initializer=tnormal(init_value), bias_initializer="zeros")
+        self.hidden = [tf.keras.layers.Dense(n, name=f"hidden_{i}", **dense)
+                       for i, n in enumerate(self.layer_sizes)]
+        self.norms = [tf.keras.layers.BatchNormalization(momentum=0.95, epsilon=1e-4,
+                                                         name=f"bn_{i}")
+                      for i in range(len(self.layer_sizes))] if enable_bn else []
+        self.drops = [tf.keras.layers.Dropout(r) for r in self.dropout]
+        self.acts = [tf.keras.layers.Activation(a) for a in self.activations]
+        self.out = tf.keras.layers.Dense(output_size, name="output", **dense)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for i, dense in enumerate(self.hidden):
+            x = dense(x)
+            if self.enable_bn:
+                x = self.norms[i](x, training=training)
+            if self.dropout[i]:
+                x = self.drops[i](x, training=training)
+            x = self.acts[i](x)
+        return self.out(x)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(layer_sizes=self.layer_sizes, activations=self.activations,
+                      enable_bn=self.enable_bn, dropout=self.dropout,
+                      output_size=self.output_size, init_value=self.init_value)
+        return config

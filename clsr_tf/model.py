@@ -1,0 +1,309 @@
+"""CLSRModel: embeddings -> long/short encoders -> proxies -> adaptive fusion -> tower."""
+
+import tensorflow as tf
+
+from clsr_tf.hparams import as_dict
+from clsr_tf.layers import MLP, AdaptiveFusion, AttentionPool, make_rnn
+from clsr_tf.layers.mlp import tnormal
+from clsr_tf.losses import ContrastiveLoss, group_softmax_loss
+
+# Batch keys the model reads (shared/DESIGN.md section 3).
+INPUT_KEYS = ("users", "items", "cates", "item_history", "item_cate_history", "mask",
+              "time_from_first_action", "time_to_now")
+
+
+def vocab_sizes(hp):
+    """Vocabulary sizes from explicit ``*_vocab_size`` hparams or the vocab pickles.
+
+    Args:
+        hp (dict): Validated hyper-parameters.
+
+    Returns:
+        tuple: (users, items, cates).
+    """
+    import os
+
+    from recommenders.models.deeprec.deeprec_utils import load_dict
+
+    sizes = []
+    for kind in ("user", "item", "cate"):
+        size = hp[f"{kind}_vocab_size"]
+        if not size:
+            path = hp[f"{kind}_vocab"]
+            if hp["data_dir"] and not os.path.isabs(path):
+                path = os.path.join(hp["data_dir"], path)
+            if not os.path.exists(path):
+                raise FileNotFoundError(
+                    f"{kind}_vocab: vocabulary file {path} not found; prepare the data set or "
+                    f"set {kind}_vocab_size")
+            size = len(load_dict(path))
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def masked_mean(values, weights):
+    """Weighted mean over axis 1 (0 where the weights sum to 0).
+
+    Args:
+        values (tf.Tensor): [B, L, D].
+        weights (tf.Tensor): [B, L].
+
+    Returns:
+        tf.Tensor: [B, D].
+    """
+    total = tf.reduce_sum(values * weights[:, :, None], 1)
+    return tf.math.divide_no_nan(total, tf.reduce_sum(weights, 1, keepdims=True))
+
+
+def recent_mask(mask, k):
+    """Mask of the last ``k`` valid positions of each left-aligned history.
+
+    Args:
+        mask (tf.Tensor): [B, L] float mask.
+        k (int): Number of recent positions.
+
+    Returns:
+        tf.Tensor: [B, L] float mask.
+    """
+    position = tf.math.cumsum(mask, axis=1, reverse=True)
+    return tf.cast((position >= 1) & (position <= k), mask.dtype)
+
+
+@tf.keras.utils.register_keras_serializable(package="clsr_tf")
+class CLSRModel(tf.keras.Model):
+    """CLSR (Zheng et al., WWW 2022) as a Keras model.
+
+    ``model(batch)`` returns the scores sigmoid(logit) [B, 1]; ``model.forward(batch)``
+    returns every intermediate tensor (alpha, u_l, u_s, proxies, attention weights, ...).
+    ``fit`` trains with the group softmax loss + contrastive loss + discrepancy + L2.
+
+    Args:
+        hparams (HParams or dict): Hyper-parameters (``clsr_tf.hparams.SCHEMA``); vocab
+            sizes come from ``*_vocab_size`` or the vocab files.
+    """
+
+    def __init__(self, hparams, **kwargs):
+        super().__init__(**kwargs)
+        hp = as_dict(hparams)
+        self.hp = hp
+        n_users, n_items, n_cates = vocab_sizes(hp)
+        hp.update(user_vocab_size=n_users, item_vocab_size=n_items, cate_vocab_size=n_cates)
+        init = tnormal(hp["init_value"])
+        emb = dict(embeddings_initializer=init)
+        self.item_embedding = tf.keras.layers.Embedding(n_items, hp["item_embedding_dim"],
+                                                        name="item_embedding", **emb)
+        self.cate_embedding = tf.keras.layers.Embedding(n_cates, hp["cate_embedding_dim"],
+                                                        name="cate_embedding", **emb)
+        self.user_long_embedding = tf.keras.layers.Embedding(
+            n_users, hp["user_embedding_dim"], name="user_long_embedding", **emb)
+        self.user_short_embedding = tf.keras.layers.Embedding(
+            n_users, hp["user_embedding_dim"], name="user_short_embedding", **emb)
+        self.embedding_dropout = tf.keras.layers.Dropout(hp["embedding_dropout"])
+        dropout = hp["dropout"] if hp["user_dropout"] else None
+        mlp = dict(activations=hp["activation"], enable_bn=hp["enable_BN"], dropout=dropout,
+                   init_value=hp["init_value"])
+        self.long_attention = AttentionPool(hp["att_fcn_layer_sizes"],
+                                            attention_type=hp["attention_type"],
+                                            name="long_term_attention", **mlp)
+        self.short_attention = AttentionPool(hp["att_fcn_layer_sizes"],
+                                             attention_type=hp["attention_type"],
+                                             name="short_term_attention", **mlp)
+        self.interest_evolution = None
+        if hp["interest_evolve"]:
+            self.interest_evolution = make_rnn("gru", hp["user_embedding_dim"],
+                                               hp["rnn_variant"], return_sequences=False,
+                                               name="short_term_intention")
+        self.sequence_encoder = make_rnn(hp["sequential_model"], hp["hidden_size"],
+                                         hp["rnn_variant"], name=hp["sequential_model"])
+        self.fusion = AdaptiveFusion(hp["hidden_size"], hp["att_fcn_layer_sizes"],
+                                     predict_long_short=hp["predict_long_short"],
+                                     manual_alpha=hp["manual_alpha"],
+                                     manual_alpha_value=hp["manual_alpha_value"],
+                                     rnn_variant=hp["rnn_variant"], name="fusion", **mlp)
+        self.tower = MLP(hp["layer_sizes"], name="logit_fcn", **mlp)
+        self.contrastive = ContrastiveLoss(hp["contrastive_loss"], hp["triplet_margin"],
+                                           hp["contrastive_length_threshold"])
+
+    # ---- forward ---------------------------------------------------------------------
+    def _embed(self, batch, training):
+        drop = lambda x: self.embedding_dropout(x, training=training)  # noqa: E731
+        history = tf.concat([self.item_embedding(batch["item_history"]),
+                             self.cate_embedding(batch["item_cate_history"])], -1)
+        target = tf.concat([self.item_embedding(batch["items"]),
+                            self.cate_embedding(batch["cates"])], -1)
+        return (drop(history), drop(target), drop(self.user_long_embedding(batch["users"])),
+                drop(self.user_short_embedding(batch["users"])))
+
+    def forward(self, batch, training=False):
+        """Run the model and return every named intermediate tensor.
+
+        Args:
+            batch (dict): Arrays of shared/DESIGN.md section 3.
+            training (bool): Training mode (batch statistics, dropout).
+
+        Returns:
+            dict: ``logit``, ``pred``, ``alpha``, ``att_fea_long`` (u_l), ``att_fea_short``
+            (u_s), ``hist_mean`` (p_l), ``hist_recent`` (p_s), ``att_weights_long``,
+            ``att_weights_short``, ``rnn_outputs``, ``short_term_intention``,
+            ``user_embedding`` (the fused u), ``target_item_embedding``,
+            ``sequence_length``, ``tower_input`` and, when used, ``fusion_state``,
+            ``fusion_input`` and ``alpha_logit``.
+        """
+        hp = self.hp
+        mask = tf.cast(batch["mask"], tf.float32)
+        bool_mask = mask > 0
+        history, target, user_long, user_short = self._embed(batch, training)
+        out = {"target_item_embedding": target, "user_long_embedding": user_long,
+               "user_short_embedding": user_short}
+        out["sequence_length"] = lengths = tf.reduce_sum(mask, 1)
+
+        # Long-term interest (Eqn 10-13) and its proxy (Eqn 17).
+        out["att_fea_long"], out["att_weights_long"] = self.long_attention(
+            (history, user_long), mask=mask, training=training)
+        out["hist_mean"] = masked_mean(history, mask)
+
+        # Short-term interest (Eqn 14-16) and its proxy (Eqn 18).
+        if self.interest_evolution is not None:
+            intention = self.interest_evolution(history, mask=bool_mask,
+                                                initial_state=[user_short], training=training)
+        else:
+            intention = user_short
+        out["short_term_intention"] = intention
+        out["hist_recent"] = masked_mean(history, recent_mask(mask, hp["contrastive_recent_k"]))
+        rnn_input = history
+        if hp["sequential_model"] == "time4lstm":
+            rnn_input = tf.concat([history, batch["time_from_first_action"][:, :, None],
+                                   batch["time_to_now"][:, :, None]], -1)
+        rnn_outputs = self.sequence_encoder(rnn_input, mask=bool_mask, training=training)
+        out["rnn_outputs"] = rnn_outputs = rnn_outputs * mask[:, :, None]
+        out["att_fea_short"], out["att_weights_short"] = self.short_attention(
+            (rnn_outputs, tf.concat([intention, target], -1)), mask=mask, training=training)
+
+        # Adaptive fusion (Eqn 26-28) and prediction (Eqn 29).
+        time_to_now = batch["time_to_now"]
+        if hp["fusion_time_position"] == "last_column":
+            last_time = time_to_now[:, -1]
+        else:
+            last = tf.maximum(tf.cast(lengths, tf.int32) - 1, 0)
+            last_time = tf.gather(time_to_now, last, batch_dims=1)
+        fused = self.fusion((history, target, out["att_fea_long"], out["att_fea_short"],
+                             last_time), mask=mask, training=training)
+        out.update(fused)
+        out["user_embedding"] = fused["user"]
+        out["tower_input"] = tf.concat([fused["user"], target], -1)
+        out["logit"] = self.tower(out["tower_input"], training=training)
+        out["pred"] = tf.sigmoid(out["logit"])
+        return out
+
+    def call(self, batch, training=False):
+        """Scores sigmoid(logit) [B, 1] for a batch dict."""
+        return self.forward(batch, training=training)["pred"]
+
+    # ---- losses ----------------------------------------------------------------------
+    def _touched_rows(self, batch):
+        """Embedding rows the batch reads, one entry per distinct row and table."""
+        items = tf.concat([tf.reshape(batch["item_history"], [-1]),
+                           tf.reshape(batch["items"], [-1])], 0)
+        cates = tf.concat([tf.reshape(batch["item_cate_history"], [-1]),
+                           tf.reshape(batch["cates"], [-1])], 0)
+        users = tf.unique(tf.reshape(batch["users"], [-1]))[0]
+        return {
+            "item": self.item_embedding(tf.unique(items)[0]),
+            "cate": self.cate_embedding(tf.unique(cates)[0]),
+            "user_long": self.user_long_embedding(users),
+            "user_short": self.user_short_embedding(users),
+        }
+
+    def _embedding_variables(self):
+        return [layer.embeddings for layer in (self.item_embedding, self.cate_embedding,
+                                               self.user_long_embedding,
+                                               self.user_short_embedding)]
+
+    def compute_losses(self, batch, out, group_size=None):
+        """Every loss term of the original objective.
+
+        Args:
+            batch (dict): The batch (needs ``labels``).
+            out (dict): ``forward`` outputs for the batch.
+            group_size (int): Rows per softmax group (default 1 + train_num_ngs).
+
+        Returns:
+            dict: ``data_loss``, ``contrastive_loss`` (weighted), ``discrepancy_loss``
+            (weighted, negative), ``regular_loss`` and their sum ``loss``.
+        """
+        hp = self.hp
+        group_size = group_size or hp["train_num_ngs"] + 1
+        losses = {"data_loss": group_softmax_loss(out["logit"], batch["labels"], group_size)}
+        con = self.contrastive(out["att_fea_long"], out["att_fea_short"], out["hist_mean"],
+                               out["hist_recent"], out["sequence_length"])
+        losses["contrastive_loss"] = hp["contrastive_loss_weight"] * con
+        rows = self._touched_rows(batch)
+        losses["discrepancy_loss"] = -hp["discrepancy_loss_weight"] * tf.reduce_mean(
+            tf.math.squared_difference(rows["user_long"], rows["user_short"]))
+        embed_l2 = tf.add_n([tf.nn.l2_loss(r) for r in rows.values()])
+        embedding_ids = {id(v) for v in self._embedding_variables()}
+        layer_l2 = tf.add_n([tf.nn.l2_loss(v) for v in self.trainable_variables
+                             if id(v) not in embedding_ids])
+        losses["regular_loss"] = hp["embed_l2"] * embed_l2 + hp["layer_l2"] * layer_l2
+        losses["loss"] = tf.add_n(list(losses.values()))
+        return losses
+
+    # ---- Keras training hooks --------------------------------------------------------
+    def train_step(self, data):
+        batch = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            out = self.forward(batch, training=True)
+            losses = self.compute_losses(batch, out)
+        variables = self.trainable_variables
+        grads = tape.gradient(losses["loss"], variables)
+        if self.hp["is_clip_norm"]:
+            grads = [None if g is None else tf.clip_by_norm(g, self.hp["max_grad_norm"])
+                     for g in grads]
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return losses
+
+    def test_step(self, data):
+        batch = data[0] if isinstance(data, tuple) else data
+        return self.compute_losses(batch, self.forward(batch, training=False))
+
+    def predict_step(self, data):
+        batch = data[0] if isinstance(data, tuple) else data
+        out = self.forward(batch, training=False)
+        return {"pred": out["pred"], "alpha": out["alpha"], "users": batch["users"],
+                "labels": batch["labels"]}
+
+    def build_from_shape(self, max_seq_length):
+        """Create every variable by running one dummy batch.
+
+        Args:
+            max_seq_length (int): History length L.
+        """
+        self(dummy_batch(max_seq_length), training=False)
+
+    def get_config(self):
+        return {"hparams": dict(self.hp)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config["hparams"])
+
+
+def dummy_batch(max_seq_length, batch_size=2):
+    """A valid all-padding-but-one batch, for building variables.
+
+    Args:
+        max_seq_length (int): History length L.
+        batch_size (int): Rows.
+
+    Returns:
+        dict: Batch arrays of shared/DESIGN.md section 3.
+    """
+    shape = [batch_size, max_seq_length]
+    mask = tf.concat([tf.ones([batch_size, 1]), tf.zeros([batch_size, max_seq_length - 1])], 1)
+    zeros_i = tf.zeros(shape, tf.int32)
+    zeros_f = tf.zeros(shape, tf.float32)
+    return {"labels": tf.zeros([batch_size, 1]), "users": tf.zeros([batch_size], tf.int32),
+            "items": tf.zeros([batch_size], tf.int32), "cates": tf.zeros([batch_size], tf.int32),
+            "item_history": zeros_i, "item_cate_history": zeros_i, "mask": mask,
+            "time": tf.zeros([batch_size]), "time_diff": zeros_f,
+            "time_from_first_action": zeros_f, "time_to_now": zeros_f}
