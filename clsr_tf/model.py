@@ -88,16 +88,16 @@ class CLSRModel(tf.keras.Model):
         self.hp = hp
         n_users, n_items, n_cates = vocab_sizes(hp)
         hp.update(user_vocab_size=n_users, item_vocab_size=n_items, cate_vocab_size=n_cates)
-        init = tnormal(hp["init_value"])
-        emb = dict(embeddings_initializer=init)
-        self.item_embedding = tf.keras.layers.Embedding(n_items, hp["item_embedding_dim"],
-                                                        name="item_embedding", **emb)
-        self.cate_embedding = tf.keras.layers.Embedding(n_cates, hp["cate_embedding_dim"],
-                                                        name="cate_embedding", **emb)
-        self.user_long_embedding = tf.keras.layers.Embedding(
-            n_users, hp["user_embedding_dim"], name="user_long_embedding", **emb)
-        self.user_short_embedding = tf.keras.layers.Embedding(
-            n_users, hp["user_embedding_dim"], name="user_short_embedding", **emb)
+        def table(size, dim, name):
+            return tf.keras.layers.Embedding(
+                size, dim, embeddings_initializer=tnormal(hp["init_value"]), name=name)
+
+        self.item_embedding = table(n_items, hp["item_embedding_dim"], "item_embedding")
+        self.cate_embedding = table(n_cates, hp["cate_embedding_dim"], "cate_embedding")
+        self.user_long_embedding = table(n_users, hp["user_embedding_dim"],
+                                         "user_long_embedding")
+        self.user_short_embedding = table(n_users, hp["user_embedding_dim"],
+                                          "user_short_embedding")
         self.embedding_dropout = tf.keras.layers.Dropout(hp["embedding_dropout"])
         dropout = hp["dropout"] if hp["user_dropout"] else None
         mlp = dict(activations=hp["activation"], enable_bn=hp["enable_BN"], dropout=dropout,

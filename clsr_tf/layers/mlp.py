@@ -6,6 +6,9 @@ import tensorflow as tf
 def tnormal(stddev):
     """Truncated-normal initializer of the original release (``init_method: tnormal``).
 
+    Call once per weight: Keras gives an unseeded initializer instance the same values on
+    every call.
+
     Args:
         stddev (float): Standard deviation (``init_value``).
 
@@ -41,15 +44,16 @@ class MLP(tf.keras.layers.Layer):
         self.dropout = list(dropout or [0.0] * len(self.layer_sizes))[: len(self.layer_sizes)]
         self.output_size = output_size
         self.init_value = init_value
-        dense = dict(kernel_initializer=tnormal(init_value), bias_initializer="zeros")
-        self.hidden = [tf.keras.layers.Dense(n, name=f"hidden_{i}", **dense)
+        self.hidden = [tf.keras.layers.Dense(n, name=f"hidden_{i}",
+                                             kernel_initializer=tnormal(init_value))
                        for i, n in enumerate(self.layer_sizes)]
         self.norms = [tf.keras.layers.BatchNormalization(momentum=0.95, epsilon=1e-4,
                                                          name=f"bn_{i}")
                       for i in range(len(self.layer_sizes))] if enable_bn else []
         self.drops = [tf.keras.layers.Dropout(r) for r in self.dropout]
         self.acts = [tf.keras.layers.Activation(a) for a in self.activations]
-        self.out = tf.keras.layers.Dense(output_size, name="output", **dense)
+        self.out = tf.keras.layers.Dense(output_size, name="output",
+                                         kernel_initializer=tnormal(init_value))
 
     def call(self, inputs, training=None):
         x = inputs

@@ -8,15 +8,17 @@ KINDS = ("time4lstm", "gru", "lstm")
 VARIANTS = ("tf1", "cudnn")
 
 
-def _gru_bias_initializer(reset_after):
-    """TF1 GRUCell starts its gate biases at 1.0 and its candidate bias at 0.0."""
+@tf.keras.utils.register_keras_serializable(package="clsr_tf")
+class GRUGateBias(tf.keras.initializers.Initializer):
+    """TF1 GRUCell's bias start: 1.0 for the update and reset gates, 0.0 for the candidate."""
 
-    def init(shape, dtype=None):
+    def __call__(self, shape, dtype=None, **kwargs):
         units = shape[-1] // 3
         row = tf.concat([tf.ones([2 * units], dtype), tf.zeros([units], dtype)], 0)
-        return tf.broadcast_to(row, shape) if reset_after else row
+        return tf.broadcast_to(row, shape)
 
-    return init
+    def get_config(self):
+        return {}
 
 
 def make_rnn(kind, units, variant="tf1", return_sequences=True, return_state=False,
@@ -49,6 +51,6 @@ def make_rnn(kind, units, variant="tf1", return_sequences=True, return_state=Fal
         reset_after = variant == "cudnn"
         return tf.keras.layers.GRU(units, reset_after=reset_after,
                                    recurrent_initializer="glorot_uniform",
-                                   bias_initializer=_gru_bias_initializer(reset_after), **common)
+                                   bias_initializer=GRUGateBias(), **common)
     return tf.keras.layers.LSTM(units, unit_forget_bias=True,
                                 recurrent_initializer="glorot_uniform", **common)

@@ -35,7 +35,7 @@ class Time4LSTMCell(tf.keras.layers.Layer):
     def build(self, input_shape):
         depth = int(input_shape[-1]) - 2
         u = self.units
-        glorot = tf.keras.initializers.GlorotUniform()
+        glorot = "glorot_uniform"  # a fresh initializer per weight
         for name in TIME_VECTORS:
             setattr(self, name, self.add_weight(name=name, shape=(u,), initializer=glorot))
         self._time_kernel_w1 = self.add_weight(name="_time_kernel_w1", shape=(depth, u),
