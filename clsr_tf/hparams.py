@@ -30,7 +30,6 @@ SCHEMA = {
     "user_vocab_size": (0, int, _T),
     "item_vocab_size": (0, int, _T),
     "cate_vocab_size": (0, int, _T),
-    "eval_sample_rate": (1.0, float, _O),
     "valid_num_ngs": (4, int, _P),
     "test_num_ngs": (99, int, _P),
     "time_unit": ("recommenders", ("recommenders", "s", "ms"), _O),
@@ -42,7 +41,6 @@ SCHEMA = {
     "cate_embedding_dim": (8, int, _O),
     "user_embedding_dim": (40, int, _O),
     "hidden_size": (40, int, _O),
-    "attention_size": (40, int, _R),
     "att_fcn_layer_sizes": ([80, 40], list, _O),
     "layer_sizes": ([100, 64], list, _P),
     "activation": (["relu", "relu"], list, _R),
@@ -77,31 +75,29 @@ SCHEMA = {
     "epochs": (10, int, _R),
     "batch_size": (500, int, _P),
     "train_num_ngs": (4, int, _P),
-    "need_sample": (True, bool, _R),
     "EARLY_STOP": (5, int, _O),
     "seed": (42, int, _T),
     # ---- info -------------------------------------------------------------------------
-    "show_step": (100, int, _R),
-    "save_model": (True, bool, _R),
-    "save_epoch": (1, int, _R),
     "write_tfevents": (True, bool, _R),
     "metrics": (["auc", "logloss"], list, _R),
     "pairwise_metrics": (["mean_mrr", "ndcg@2;4;6", "hit@2;4;6", "group_auc"], list, _R),
-    "weighted_metrics": (["wauc"], list, _O),
-    "MODEL_DIR": ("", str, _R),
-    "SUMMARIES_DIR": ("", str, _R),
 }
 
-# Keys that Recommenders' create_hparams always adds; accepted and ignored by CLSR.
+# Keys of Recommenders' defaults and YAMLs (and of the original CLSR runner) that CLSR does not
+# read: accepted so those YAMLs load, and ignored.
 _RECOMMENDERS_EXTRAS = {
     "use_entity", "use_context", "cross_activation", "attention_dropout", "load_saved_model",
     "fast_CIN_d", "use_Linear_part", "use_FM_part", "use_CIN_part", "use_DNN_part",
     "embed_l1", "layer_l1", "cross_l2", "cross_l1", "reg_kg", "lr_rs", "lr_kg",
     "kg_training_interval", "dtype", "slots", "cell", "method", "counterfactual_recent_k",
-    "vector_alpha", "attn_loss_weight",
+    "vector_alpha", "attn_loss_weight", "attention_size", "need_sample", "show_step",
+    "save_model", "save_epoch", "weighted_metrics", "MODEL_DIR", "SUMMARIES_DIR",
 }
 
 SECTIONS = ("data", "model", "train", "info")
+
+# Keys ``prepare_<option>`` pass ``<option>`` to ``clsr_tf.data.prepare.prepare_dataset``.
+PREPARE_PREFIX = "prepare_"
 
 
 class HParamsError(ValueError):
@@ -116,6 +112,11 @@ def _check_value(key, value, where):
         return value
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if kind is float and isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if kind is int and isinstance(value, bool) and key == "is_clip_norm":
         return int(value)
     if kind is bool and value in (0, 1) and not isinstance(value, bool):
@@ -149,7 +150,7 @@ def validate(values, where="hparams"):
     for key, value in values.items():
         if key in SCHEMA:
             out[key] = _check_value(key, value, where)
-        elif key in _RECOMMENDERS_EXTRAS:
+        elif key in _RECOMMENDERS_EXTRAS or key.startswith(PREPARE_PREFIX):
             out[key] = value
         else:
             raise HParamsError(f"{where}: unknown hyper-parameter '{key}'")
@@ -164,6 +165,18 @@ def validate(values, where="hparams"):
     if out["contrastive_recent_k"] < 1:
         raise HParamsError(f"{where}: 'contrastive_recent_k' must be >= 1")
     return out
+
+
+def prepare_options(hp):
+    """Data-preparation options given as ``prepare_<option>`` keys.
+
+    Args:
+        hp (dict): Validated hyper-parameters.
+
+    Returns:
+        dict: option -> value.
+    """
+    return {k[len(PREPARE_PREFIX):]: v for k, v in hp.items() if k.startswith(PREPARE_PREFIX)}
 
 
 def read_yaml(path):

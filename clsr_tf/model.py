@@ -1,5 +1,7 @@
 """CLSRModel: embeddings -> long/short encoders -> proxies -> adaptive fusion -> tower."""
 
+import types
+
 import tensorflow as tf
 
 from clsr_tf.hparams import as_dict
@@ -85,9 +87,10 @@ class CLSRModel(tf.keras.Model):
     def __init__(self, hparams, **kwargs):
         super().__init__(**kwargs)
         hp = as_dict(hparams)
-        self.hp = hp
         n_users, n_items, n_cates = vocab_sizes(hp)
         hp.update(user_vocab_size=n_users, item_vocab_size=n_items, cate_vocab_size=n_cates)
+        # Read-only and invisible to Keras' tracking (a dict would be checkpointed).
+        self.hp = types.MappingProxyType(hp)
         def table(size, dim, name):
             return tf.keras.layers.Embedding(
                 size, dim, embeddings_initializer=tnormal(hp["init_value"]), name=name)

@@ -1,0 +1,245 @@
+"""A Recommenders-style facade: ``fit``/``run_eval``/``predict``/``load_model`` on files.
+
+``CLSRSequentialModel`` mirrors the methods of Recommenders' ``SequentialBaseModel`` so a
+Recommenders notebook can swap CLSR in; underneath, ``.model`` is a plain Keras model.
+"""
+
+import json
+import os
+import random
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+from clsr_tf.data.iterator import RecommendersBatches, output_signature
+from clsr_tf.evaluation import evaluate
+from clsr_tf.hparams import as_dict
+from clsr_tf.model import CLSRModel
+
+LOADERS = ("fast", "recommenders")
+
+
+def make_batches(hp, loader="fast"):
+    """The batch reader for ``loader``.
+
+    Args:
+        hp (dict): Validated hyper-parameters.
+        loader (str): ``fast`` (clsr_tf's streaming loader) or ``recommenders``
+            (Recommenders' SequentialIterator).
+
+    Returns:
+        object: Callable ``(path, batch_num_ngs) -> iterator of batch dicts`` with a
+        ``dataset(path, batch_num_ngs)`` method.
+    """
+    if loader == "recommenders":
+        return RecommendersBatches(hp)
+    if loader == "fast":
+        from clsr_tf.data.loader import FastBatches
+
+        return FastBatches(hp, seed=hp["seed"])
+    raise ValueError(f"loader must be one of {LOADERS}, got {loader!r}")
+
+
+def write_atomic(path, text):
+    """Write a text file through a temporary file and a rename.
+
+    Args:
+        path (str): Destination.
+        text (str): Content.
+    """
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+class CLSRSequentialModel:
+    """Train, evaluate and score CLSR on Recommenders sequential files.
+
+    Args:
+        hparams (HParams or dict): Hyper-parameters (``clsr_tf.hparams``).
+        loader (str): ``fast`` or ``recommenders`` (see ``make_batches``).
+        verbose (int): Keras progress output during ``fit`` (0, 1 bar, 2 one line).
+    """
+
+    def __init__(self, hparams, loader="fast", verbose=1):
+        self.hp = as_dict(hparams)
+        tf.keras.utils.set_random_seed(self.hp["seed"])
+        self.model = CLSRModel(self.hp)
+        self.hp = dict(self.model.hp)
+        self.model.build_from_shape(self.hp["max_seq_length"])
+        self.model.compile(optimizer=tf.keras.optimizers.Adam(self.hp["learning_rate"]))
+        self.batches = make_batches(self.hp, loader)
+        self.verbose = verbose
+        self.best_epoch = 0
+        self.history = []
+        self._score_fn = tf.function(self._score_batch, input_signature=[
+            output_signature(self.hp["max_seq_length"])])
+
+    # ---- scoring -----------------------------------------------------------------------
+    def _score_batch(self, batch):
+        out = self.model.forward(batch, training=False)
+        return out["pred"][:, 0], out["alpha"][:, 0]
+
+    def score(self, filename):
+        """Score every line of a file.
+
+        Args:
+            filename (str): A Recommenders sequential file.
+
+        Returns:
+            dict: ``users``, ``labels``, ``preds``, ``alphas`` as 1-D numpy arrays.
+        """
+        parts = {"users": [], "labels": [], "preds": [], "alphas": []}
+        for batch in self.batches(filename, 0):
+            pred, alpha = self._score_fn(batch)
+            alpha = np.broadcast_to(alpha.numpy(), pred.shape)
+            for key, value in (("users", batch["users"]), ("labels", batch["labels"]),
+                               ("preds", pred.numpy()), ("alphas", alpha)):
+                parts[key].append(np.asarray(value).ravel())
+        if not parts["preds"]:
+            raise ValueError(f"{filename}: no lines to score")
+        return {k: np.concatenate(v) for k, v in parts.items()}
+
+    def run_eval(self, filename, num_ngs):
+        """Evaluate a file of groups (1 positive + ``num_ngs`` negatives).
+
+        Args:
+            filename (str): A Recommenders sequential file.
+            num_ngs (int): Negatives per positive in the file.
+
+        Returns:
+            dict: Metrics (``clsr_tf.evaluation.evaluate``) plus ``mean_alpha``.
+        """
+        from clsr_tf.evaluation import mean_alpha
+
+        s = self.score(filename)
+        res = evaluate(s["users"], s["labels"], s["preds"], num_ngs + 1, self.hp["metrics"],
+                       self.hp["pairwise_metrics"])
+        res["mean_alpha"] = round(mean_alpha(s["alphas"], s["labels"]), 4)
+        return res
+
+    def predict(self, infile_name, outfile_name):
+        """Write one score per line of ``infile_name`` to ``outfile_name`` (atomically).
+
+        Args:
+            infile_name (str): Input file.
+            outfile_name (str): Output file.
+
+        Returns:
+            CLSRSequentialModel: self.
+        """
+        preds = self.score(infile_name)["preds"]
+        write_atomic(outfile_name, "".join(f"{p:.8g}\n" for p in preds))
+        return self
+
+    # ---- training ----------------------------------------------------------------------
+    def fit(self, train_file, valid_file, valid_num_ngs=None, eval_metric="gauc",
+            output_dir=None, resume=False):
+        """Train with early stopping on ``eval_metric`` of the validation file.
+
+        Each epoch is seeded from (seed, epoch), so a run resumed from its last checkpoint
+        (``resume=True``; model, optimizer and history are restored) reaches the same
+        result as an unbroken one. The best epoch's weights are kept and restored at the end.
+
+        Args:
+            train_file (str): Training file (positives; negatives are sampled in batch).
+            valid_file (str): Validation file.
+            valid_num_ngs (int): Negatives per positive in the validation file.
+            eval_metric (str): Metric for early stopping and model selection.
+            output_dir (str): Where checkpoints, best weights and TensorBoard logs go
+                (None: in memory only, no resume).
+            resume (bool): Continue from the last checkpoint in ``output_dir``.
+
+        Returns:
+            CLSRSequentialModel: self.
+        """
+        hp = self.hp
+        valid_num_ngs = hp["valid_num_ngs"] if valid_num_ngs is None else valid_num_ngs
+        if valid_num_ngs < 1:
+            raise ValueError("valid_num_ngs must be a positive number of negatives")
+        state = {"epoch": tf.Variable(0, dtype=tf.int64),
+                 "history": tf.Variable("[]", dtype=tf.string)}
+        ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer, **state)
+        manager = best_dir = None
+        callbacks = []
+        if output_dir:
+            manager = tf.train.CheckpointManager(ckpt, os.path.join(output_dir, "checkpoints"),
+                                                 max_to_keep=2)
+            best_dir = os.path.join(output_dir, "best_model")
+            if resume and manager.latest_checkpoint:
+                ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+                print(f"resumed from {manager.latest_checkpoint} (epoch "
+                      f"{int(state['epoch'].numpy())})")
+            if hp["write_tfevents"]:
+                callbacks.append(tf.keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
+        self.history = json.loads(state["history"].numpy().decode())
+        best = max([h["valid"][eval_metric] for h in self.history], default=-np.inf)
+        self.best_epoch = next((h["epoch"] for h in self.history
+                                if h["valid"][eval_metric] == best), 0)
+        best_weights = [v.numpy() for v in self.model.weights]
+        for epoch in range(int(state["epoch"].numpy()) + 1, hp["epochs"] + 1):
+            if hp["EARLY_STOP"] > 0 and epoch - 1 - self.best_epoch >= hp["EARLY_STOP"]:
+                print(f"early stop at epoch {epoch - 1}")
+                break
+            seed = hp["seed"] * 1000 + epoch
+            random.seed(seed)
+            np.random.seed(seed)
+            tf.random.set_seed(seed)
+            if self.verbose:
+                print(f"epoch {epoch}/{hp['epochs']}")
+            logs = self.model.fit(self.batches.dataset(train_file, hp["train_num_ngs"]),
+                                  epochs=epoch, initial_epoch=epoch - 1, verbose=self.verbose,
+                                  callbacks=callbacks).history
+            valid = self.run_eval(valid_file, valid_num_ngs)
+            train = {k: float(v[-1]) for k, v in logs.items()}
+            self.history.append({"epoch": epoch, "train": train, "valid": valid})
+            print(f"epoch {epoch}: loss {train.get('loss', float('nan')):.4f}  valid "
+                  + "  ".join(f"{k} {v:.4f}" for k, v in valid.items()))
+            if valid[eval_metric] > best:
+                best, self.best_epoch = valid[eval_metric], epoch
+                best_weights = [v.numpy() for v in self.model.weights]
+                if best_dir:
+                    self.save_model(best_dir)
+            state["epoch"].assign(epoch)
+            state["history"].assign(json.dumps(self.history))
+            if manager:
+                manager.save(checkpoint_number=epoch)
+        if best_dir and os.path.isdir(best_dir):
+            self.load_model(best_dir)
+        elif self.best_epoch:
+            for var, value in zip(self.model.weights, best_weights):
+                var.assign(value)
+        print(f"best epoch: {self.best_epoch}")
+        return self
+
+    # ---- persistence -------------------------------------------------------------------
+    def save_model(self, path):
+        """Save the weights (Keras format) into the folder ``path``, atomically.
+
+        Args:
+            path (str): Destination folder (replaced as a whole).
+        """
+        tmp = f"{path}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.model.save_weights(os.path.join(tmp, "weights"))
+        old = f"{path}.old{os.getpid()}"
+        if os.path.isdir(path):
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def load_model(self, path):
+        """Load weights saved by ``save_model`` (a folder) or ``model.save_weights``.
+
+        Args:
+            path (str): Folder written by ``save_model`` or a Keras weights path.
+
+        Returns:
+            CLSRSequentialModel: self.
+        """
+        if os.path.isdir(path):
+            path = os.path.join(path, "weights")
+        self.model.load_weights(path).expect_partial()
+        return self

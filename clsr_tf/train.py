@@ -1,0 +1,161 @@
+"""``python -m clsr_tf.train``: prepare data, train CLSR, evaluate, write metrics.json.
+
+Exit status: 0 on success, 2 on bad input (hyper-parameters, data files), 1 otherwise.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from clsr_tf.hparams import HParamsError, load_hparams, parse_override
+
+EXIT_BAD_INPUT = 2
+
+
+def build_parser():
+    """The command-line interface.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    p = argparse.ArgumentParser(
+        prog="python -m clsr_tf.train",
+        description="Train CLSR on a Recommenders sequential data set (prepared on first "
+                    "use), early-stop on valid GAUC, evaluate test, write metrics.json.")
+    p.add_argument("--hparams", required=True,
+                   help="YAML in the Recommenders data/model/train/info layout, e.g. "
+                        "hparams/movielens.yaml")
+    p.add_argument("--data-dir", help="folder of the prepared data set (default: the YAML's "
+                                      "data_dir, relative to the YAML)")
+    p.add_argument("--output-dir", help="folder for metrics.json, checkpoints, best weights and "
+                                        "TensorBoard logs (default: runs/<yaml name>)")
+    p.add_argument("--epochs", type=int, help="number of epochs (overrides the YAML)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one hyper-parameter, YAML-typed; repeatable "
+                        "(e.g. --set contrastive_loss=bpr --set layer_sizes=[64,32])")
+    p.add_argument("--loader", choices=("fast", "recommenders"), default="fast",
+                   help="batch reader: clsr_tf's streaming loader or Recommenders' "
+                        "SequentialIterator (default: fast)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the last checkpoint in --output-dir")
+    p.add_argument("--force-prepare", action="store_true",
+                   help="prepare the data set again even if it exists")
+    p.add_argument("--quiet", action="store_true", help="no per-step progress bar")
+    return p
+
+
+def prepare_data(hp, force=False):
+    """Prepare the data set into ``hp['data_dir']`` unless it is already there.
+
+    Args:
+        hp (dict): Validated hyper-parameters.
+        force (bool): Prepare again even if present.
+
+    Returns:
+        dict: The data set's ``dataset_info.json``.
+    """
+    from clsr_tf.data.prepare import prepare_dataset
+    from clsr_tf.hparams import prepare_options
+
+    info = os.path.join(hp["data_dir"], "dataset_info.json")
+    if force or not os.path.exists(info):
+        print(f"preparing {hp['dataset']} into {hp['data_dir']} ...", flush=True)
+        start = time.time()
+        try:
+            prepare_dataset(hp["dataset"], hp["raw_path"] or None, hp["data_dir"],
+                            max_seq_length=hp["max_seq_length"], seed=hp["seed"], force=force,
+                            valid_num_ngs=hp["valid_num_ngs"], test_num_ngs=hp["test_num_ngs"],
+                            **prepare_options(hp))
+        except TypeError as err:  # an unknown prepare_<option>
+            raise HParamsError(f"{hp['dataset']}: {err} (set as prepare_<option>)") from err
+        print(f"prepared in {time.time() - start:.1f}s", flush=True)
+    with open(info) as f:
+        return json.load(f)
+
+
+def format_table(metrics):
+    """A plain-text table of metrics, one row per metric, one column per split.
+
+    Args:
+        metrics (dict): split -> {metric: value}.
+
+    Returns:
+        str: The table.
+    """
+    splits = list(metrics)
+    names = []
+    for split in splits:
+        names += [k for k in metrics[split] if k not in names]
+    lines = [f"{'metric':<12}" + "".join(f"{s:>10}" for s in splits)]
+    for name in names:
+        lines.append(f"{name:<12}" + "".join(
+            f"{metrics[s][name]:>10.4f}" if name in metrics[s] else f"{'':>10}" for s in splits))
+    return "\n".join(lines)
+
+
+def run(args):
+    """Run the whole job.
+
+    Args:
+        args (argparse.Namespace): Parsed command line.
+
+    Returns:
+        dict: {"valid": metrics, "test": metrics}.
+    """
+    from clsr_tf.hparams import as_dict
+    from clsr_tf.sequential import CLSRSequentialModel, write_atomic
+
+    overrides = dict(parse_override(s) for s in args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.data_dir:
+        overrides["data_dir"] = os.path.abspath(args.data_dir)
+    hp = as_dict(load_hparams(args.hparams, **overrides))
+    if not hp["data_dir"]:
+        raise HParamsError(f"{args.hparams}: no data_dir; set it in the YAML or pass --data-dir")
+    output_dir = args.output_dir or os.path.join(
+        "runs", os.path.splitext(os.path.basename(args.hparams))[0])
+    os.makedirs(output_dir, exist_ok=True)
+    prepare_data(hp, force=args.force_prepare)
+    path = lambda key: os.path.join(hp["data_dir"], hp[key])  # noqa: E731
+    start = time.time()
+    verbose = 0 if args.quiet else 1 if sys.stdout.isatty() else 2
+    model = CLSRSequentialModel(hp, loader=args.loader, verbose=verbose)
+    model.fit(path("train_file"), path("valid_file"), hp["valid_num_ngs"],
+              output_dir=output_dir, resume=args.resume)
+    train_seconds = time.time() - start
+    best = next(h for h in model.history if h["epoch"] == model.best_epoch)
+    metrics = {"valid": best["valid"],
+               "test": model.run_eval(path("test_file"), hp["test_num_ngs"])}
+    print(format_table(metrics))
+    result = dict(metrics, best_epoch=model.best_epoch, epochs_run=len(model.history),
+                  train_seconds=round(train_seconds, 1), hparams=dict(model.hp))
+    write_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(result, indent=2))
+    print(f"wrote {os.path.join(output_dir, 'metrics.json')}")
+    return metrics
+
+
+def main(argv=None):
+    """Entry point.
+
+    Args:
+        argv (list): Arguments (default: sys.argv[1:]).
+
+    Returns:
+        int: Exit status.
+    """
+    from clsr_tf.data.errors import DataFormatError
+
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (HParamsError, DataFormatError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
