@@ -23,24 +23,17 @@ def vocab_sizes(hp):
     Returns:
         tuple: (users, items, cates).
     """
-    import os
-
+    kinds = ("user", "item", "cate")
+    sizes = [hp[f"{kind}_vocab_size"] for kind in kinds]
+    if all(sizes):
+        return tuple(sizes)
     from recommenders.models.deeprec.deeprec_utils import load_dict
 
-    sizes = []
-    for kind in ("user", "item", "cate"):
-        size = hp[f"{kind}_vocab_size"]
-        if not size:
-            path = hp[f"{kind}_vocab"]
-            if hp["data_dir"] and not os.path.isabs(path):
-                path = os.path.join(hp["data_dir"], path)
-            if not os.path.exists(path):
-                raise FileNotFoundError(
-                    f"{kind}_vocab: vocabulary file {path} not found; prepare the data set or "
-                    f"set {kind}_vocab_size")
-            size = len(load_dict(path))
-        sizes.append(size)
-    return tuple(sizes)
+    from clsr_tf.data.iterator import vocab_paths
+
+    paths = vocab_paths(hp)
+    return tuple(size or len(load_dict(paths[f"{kind}_vocab"]))
+                 for kind, size in zip(kinds, sizes))
 
 
 def masked_mean(values, weights):

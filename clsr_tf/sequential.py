@@ -6,7 +6,6 @@ Recommenders notebook can swap CLSR in; underneath, ``.model`` is a plain Keras 
 
 import json
 import os
-import random
 import shutil
 
 import numpy as np
@@ -184,12 +183,11 @@ class CLSRSequentialModel:
                 print(f"early stop at epoch {epoch - 1}")
                 break
             seed = hp["seed"] * 1000 + epoch
-            random.seed(seed)
-            np.random.seed(seed)
-            tf.random.set_seed(seed)
+            tf.keras.utils.set_random_seed(seed)
             if self.verbose:
                 print(f"epoch {epoch}/{hp['epochs']}")
-            logs = self.model.fit(self.batches.dataset(train_file, hp["train_num_ngs"]),
+            train_data = self.batches.dataset(train_file, hp["train_num_ngs"], seed=seed)
+            logs = self.model.fit(train_data,
                                   epochs=epoch, initial_epoch=epoch - 1, verbose=self.verbose,
                                   callbacks=callbacks).history
             valid = self.run_eval(valid_file, valid_num_ngs)

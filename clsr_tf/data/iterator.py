@@ -6,6 +6,7 @@ and each feed dict is mapped back to the batch names of shared/DESIGN.md section
 """
 
 import os
+import random
 
 import numpy as np
 import tensorflow as tf
@@ -77,17 +78,27 @@ class RecommendersBatches:
                       max_seq_length=hp["max_seq_length"])
         self.iterator = SequentialIterator(HParams(config), tf.Graph())
         self.names = {getattr(self.iterator, name): name for name in BATCH_SPEC}
+        self._file_order = {}
 
-    def __call__(self, path, batch_num_ngs=0):
+    def __call__(self, path, batch_num_ngs=0, seed=None):
         """Yield batches of one file.
 
         Args:
             path (str): A Recommenders sequential file.
             batch_num_ngs (int): In-batch negatives per positive (training) or 0.
+            seed (int): Seed of the shuffle and the negatives (the iterator draws them from
+                Python's ``random``); None leaves ``random`` as it is.
 
         Yields:
             dict: name -> np.ndarray, dtypes as ``BATCH_SPEC``.
         """
+        if seed is not None:
+            random.seed(seed)
+        # The iterator caches parsed files and shuffles the cache in place; start each pass
+        # from file order so that a pass depends on its seed alone.
+        if path not in self._file_order:
+            self._file_order[path] = self.iterator.parse_file(path)
+        self.iterator.iter_data[path] = list(self._file_order[path])
         for feed in self.iterator.load_data_from_file(
                 path, batch_num_ngs=batch_num_ngs, min_seq_length=self.hp["min_seq_length"]):
             if not feed:
@@ -95,17 +106,18 @@ class RecommendersBatches:
             yield {self.names[ph]: np.asarray(v, BATCH_SPEC[self.names[ph]][0].as_numpy_dtype)
                    for ph, v in feed.items()}
 
-    def dataset(self, path, batch_num_ngs=0):
+    def dataset(self, path, batch_num_ngs=0, seed=None):
         """The same batches as a ``tf.data.Dataset`` (re-read on each iteration).
 
         Args:
             path (str): A Recommenders sequential file.
             batch_num_ngs (int): In-batch negatives per positive, or 0.
+            seed (int): See ``__call__``.
 
         Returns:
             tf.data.Dataset: Dataset of batch dicts.
         """
         return tf.data.Dataset.from_generator(
-            lambda: self(path, batch_num_ngs),
+            lambda: self(path, batch_num_ngs, seed),
             output_signature=output_signature(self.hp["max_seq_length"]),
         ).prefetch(2)
