@@ -77,6 +77,8 @@ SCHEMA = {
     "train_num_ngs": (4, int, _P),
     "EARLY_STOP": (5, int, _O),
     "seed": (42, int, _T),
+    "jit_compile": (False, bool, _T),
+    "mixed_precision": ("", ("", "mixed_float16", "mixed_bfloat16"), _T),
     # ---- info -------------------------------------------------------------------------
     "write_tfevents": (True, bool, _R),
     "metrics": (["auc", "logloss"], list, _R),

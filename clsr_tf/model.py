@@ -1,5 +1,6 @@
 """CLSRModel: embeddings -> long/short encoders -> proxies -> adaptive fusion -> tower."""
 
+import contextlib
 import types
 
 import tensorflow as tf
@@ -8,11 +9,6 @@ from clsr_tf.hparams import as_dict
 from clsr_tf.layers import MLP, AdaptiveFusion, AttentionPool, make_rnn
 from clsr_tf.layers.mlp import tnormal
 from clsr_tf.losses import ContrastiveLoss, group_softmax_loss
-
-# Batch keys the model reads (shared/DESIGN.md section 3).
-INPUT_KEYS = ("users", "items", "cates", "item_history", "item_cate_history", "mask",
-              "time_from_first_action", "time_to_now")
-
 
 def vocab_sizes(hp):
     """Vocabulary sizes from explicit ``*_vocab_size`` hparams or the vocab pickles.
@@ -64,6 +60,21 @@ def recent_mask(mask, k):
     return tf.cast((position >= 1) & (position <= k), mask.dtype)
 
 
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Use a Keras mixed precision policy while layers are created.
+
+    Args:
+        name (str): ``mixed_float16``, ``mixed_bfloat16``, or empty for float32.
+    """
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(name or "float32")
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
+
+
 @tf.keras.utils.register_keras_serializable(package="clsr_tf")
 class CLSRModel(tf.keras.Model):
     """CLSR (Zheng et al., WWW 2022) as a Keras model.
@@ -78,12 +89,18 @@ class CLSRModel(tf.keras.Model):
     """
 
     def __init__(self, hparams, **kwargs):
-        super().__init__(**kwargs)
         hp = as_dict(hparams)
+        with dtype_policy(hp["mixed_precision"]):
+            super().__init__(**kwargs)
+            self._build_layers(hp)
+
+    def _build_layers(self, hp):
+        """Create the layers (under the model's dtype policy)."""
         n_users, n_items, n_cates = vocab_sizes(hp)
         hp.update(user_vocab_size=n_users, item_vocab_size=n_items, cate_vocab_size=n_cates)
         # Read-only and invisible to Keras' tracking (a dict would be checkpointed).
         self.hp = types.MappingProxyType(hp)
+
         def table(size, dim, name):
             return tf.keras.layers.Embedding(
                 size, dim, embeddings_initializer=tnormal(hp["init_value"]), name=name)
@@ -122,13 +139,13 @@ class CLSRModel(tf.keras.Model):
 
     # ---- forward ---------------------------------------------------------------------
     def _embed(self, batch, training):
-        drop = lambda x: self.embedding_dropout(x, training=training)  # noqa: E731
         history = tf.concat([self.item_embedding(batch["item_history"]),
                              self.cate_embedding(batch["item_cate_history"])], -1)
         target = tf.concat([self.item_embedding(batch["items"]),
                             self.cate_embedding(batch["cates"])], -1)
-        return (drop(history), drop(target), drop(self.user_long_embedding(batch["users"])),
-                drop(self.user_short_embedding(batch["users"])))
+        tables = (history, target, self.user_long_embedding(batch["users"]),
+                  self.user_short_embedding(batch["users"]))
+        return tuple(self.embedding_dropout(t, training=training) for t in tables)
 
     def forward(self, batch, training=False):
         """Run the model and return every named intermediate tensor.
@@ -146,12 +163,13 @@ class CLSRModel(tf.keras.Model):
             ``fusion_input`` and ``alpha_logit``.
         """
         hp = self.hp
-        mask = tf.cast(batch["mask"], tf.float32)
-        bool_mask = mask > 0
         history, target, user_long, user_short = self._embed(batch, training)
+        dtype = history.dtype  # float16/bfloat16 under a mixed precision policy
+        mask = tf.cast(batch["mask"], dtype)
+        bool_mask = mask > 0
         out = {"target_item_embedding": target, "user_long_embedding": user_long,
                "user_short_embedding": user_short}
-        out["sequence_length"] = lengths = tf.reduce_sum(mask, 1)
+        out["sequence_length"] = lengths = tf.reduce_sum(tf.cast(batch["mask"], tf.float32), 1)
 
         # Long-term interest (Eqn 10-13) and its proxy (Eqn 17).
         out["att_fea_long"], out["att_weights_long"] = self.long_attention(
@@ -168,15 +186,16 @@ class CLSRModel(tf.keras.Model):
         out["hist_recent"] = masked_mean(history, recent_mask(mask, hp["contrastive_recent_k"]))
         rnn_input = history
         if hp["sequential_model"] == "time4lstm":
-            rnn_input = tf.concat([history, batch["time_from_first_action"][:, :, None],
-                                   batch["time_to_now"][:, :, None]], -1)
+            rnn_input = tf.concat([history,
+                                   tf.cast(batch["time_from_first_action"], dtype)[:, :, None],
+                                   tf.cast(batch["time_to_now"], dtype)[:, :, None]], -1)
         rnn_outputs = self.sequence_encoder(rnn_input, mask=bool_mask, training=training)
         out["rnn_outputs"] = rnn_outputs = rnn_outputs * mask[:, :, None]
         out["att_fea_short"], out["att_weights_short"] = self.short_attention(
             (rnn_outputs, tf.concat([intention, target], -1)), mask=mask, training=training)
 
         # Adaptive fusion (Eqn 26-28) and prediction (Eqn 29).
-        time_to_now = batch["time_to_now"]
+        time_to_now = tf.cast(batch["time_to_now"], dtype)
         if hp["fusion_time_position"] == "last_column":
             last_time = time_to_now[:, -1]
         else:
@@ -187,8 +206,10 @@ class CLSRModel(tf.keras.Model):
         out.update(fused)
         out["user_embedding"] = fused["user"]
         out["tower_input"] = tf.concat([fused["user"], target], -1)
-        out["logit"] = self.tower(out["tower_input"], training=training)
+        # The logit, and everything computed from it, stays float32 under mixed precision.
+        out["logit"] = tf.cast(self.tower(out["tower_input"], training=training), tf.float32)
         out["pred"] = tf.sigmoid(out["logit"])
+        out["alpha"] = tf.cast(out["alpha"], tf.float32)
         return out
 
     def call(self, batch, training=False):
@@ -203,12 +224,13 @@ class CLSRModel(tf.keras.Model):
         cates = tf.concat([tf.reshape(batch["item_cate_history"], [-1]),
                            tf.reshape(batch["cates"], [-1])], 0)
         users = tf.unique(tf.reshape(batch["users"], [-1]))[0]
-        return {
+        rows = {
             "item": self.item_embedding(tf.unique(items)[0]),
             "cate": self.cate_embedding(tf.unique(cates)[0]),
             "user_long": self.user_long_embedding(users),
             "user_short": self.user_short_embedding(users),
         }
+        return {k: tf.cast(v, tf.float32) for k, v in rows.items()}
 
     def _embedding_variables(self):
         return [layer.embeddings for layer in (self.item_embedding, self.cate_embedding,
@@ -230,16 +252,17 @@ class CLSRModel(tf.keras.Model):
         hp = self.hp
         group_size = group_size or hp["train_num_ngs"] + 1
         losses = {"data_loss": group_softmax_loss(out["logit"], batch["labels"], group_size)}
-        con = self.contrastive(out["att_fea_long"], out["att_fea_short"], out["hist_mean"],
-                               out["hist_recent"], out["sequence_length"])
+        reps = [tf.cast(out[key], tf.float32)
+                for key in ("att_fea_long", "att_fea_short", "hist_mean", "hist_recent")]
+        con = self.contrastive(*reps, out["sequence_length"])
         losses["contrastive_loss"] = hp["contrastive_loss_weight"] * con
         rows = self._touched_rows(batch)
         losses["discrepancy_loss"] = -hp["discrepancy_loss_weight"] * tf.reduce_mean(
             tf.math.squared_difference(rows["user_long"], rows["user_short"]))
         embed_l2 = tf.add_n([tf.nn.l2_loss(r) for r in rows.values()])
         embedding_ids = {id(v) for v in self._embedding_variables()}
-        layer_l2 = tf.add_n([tf.nn.l2_loss(v) for v in self.trainable_variables
-                             if id(v) not in embedding_ids])
+        layer_l2 = tf.add_n([tf.nn.l2_loss(tf.cast(v, tf.float32))
+                             for v in self.trainable_variables if id(v) not in embedding_ids])
         losses["regular_loss"] = hp["embed_l2"] * embed_l2 + hp["layer_l2"] * layer_l2
         losses["loss"] = tf.add_n(list(losses.values()))
         return losses
@@ -247,11 +270,19 @@ class CLSRModel(tf.keras.Model):
     # ---- Keras training hooks --------------------------------------------------------
     def train_step(self, data):
         batch = data[0] if isinstance(data, tuple) else data
+        scaled = isinstance(self.optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             out = self.forward(batch, training=True)
             losses = self.compute_losses(batch, out)
+            # Gradients are summed over replicas: each replica takes its share of the mean.
+            loss = losses["loss"] / replicas
+            if scaled:
+                loss = self.optimizer.get_scaled_loss(loss)
         variables = self.trainable_variables
-        grads = tape.gradient(losses["loss"], variables)
+        grads = tape.gradient(loss, variables)
+        if scaled:
+            grads = self.optimizer.get_unscaled_gradients(grads)
         if self.hp["is_clip_norm"]:
             grads = [None if g is None else tf.clip_by_norm(g, self.hp["max_grad_norm"])
                      for g in grads]

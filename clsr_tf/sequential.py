@@ -60,15 +60,23 @@ class CLSRSequentialModel:
         hparams (HParams or dict): Hyper-parameters (``clsr_tf.hparams``).
         loader (str): ``fast`` or ``recommenders`` (see ``make_batches``).
         verbose (int): Keras progress output during ``fit`` (0, 1 bar, 2 one line).
+        strategy (tf.distribute.Strategy): Data-parallel training (e.g. MirroredStrategy);
+            batches are split across replicas, so ``batch_size`` should keep whole groups of
+            1 + train_num_ngs rows on each (a multiple of the number of replicas).
     """
 
-    def __init__(self, hparams, loader="fast", verbose=1):
-        self.hp = as_dict(hparams)
-        tf.keras.utils.set_random_seed(self.hp["seed"])
-        self.model = CLSRModel(self.hp)
+    def __init__(self, hparams, loader="fast", verbose=1, strategy=None):
+        hp = as_dict(hparams)
+        tf.keras.utils.set_random_seed(hp["seed"])
+        self.strategy = strategy or tf.distribute.get_strategy()
+        with self.strategy.scope():
+            self.model = CLSRModel(hp)
+            self.model.build_from_shape(hp["max_seq_length"])
+            optimizer = tf.keras.optimizers.Adam(hp["learning_rate"])
+            if hp["mixed_precision"] == "mixed_float16":
+                optimizer = tf.keras.mixed_precision.LossScaleOptimizer(optimizer)
+            self.model.compile(optimizer=optimizer, jit_compile=hp["jit_compile"])
         self.hp = dict(self.model.hp)
-        self.model.build_from_shape(self.hp["max_seq_length"])
-        self.model.compile(optimizer=tf.keras.optimizers.Adam(self.hp["learning_rate"]))
         self.batches = make_batches(self.hp, loader)
         self.verbose = verbose
         self.best_epoch = 0

@@ -38,6 +38,9 @@ def build_parser():
     p.add_argument("--loader", choices=("fast", "recommenders"), default="fast",
                    help="batch reader: clsr_tf's streaming loader or Recommenders' "
                         "SequentialIterator (default: fast)")
+    p.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
+                   help="data-parallel training: MirroredStrategy over the local GPUs (or "
+                        "CPUs), or MultiWorkerMirroredStrategy across hosts (TF_CONFIG)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the last checkpoint in --output-dir")
     p.add_argument("--force-prepare", action="store_true",
@@ -73,6 +76,24 @@ def prepare_data(hp, force=False):
         print(f"prepared in {time.time() - start:.1f}s", flush=True)
     with open(info) as f:
         return json.load(f)
+
+
+def make_strategy(name):
+    """The ``tf.distribute`` strategy for ``--strategy``.
+
+    Args:
+        name (str): ``none``, ``mirrored`` or ``multiworker``.
+
+    Returns:
+        tf.distribute.Strategy: The strategy (None for ``none``).
+    """
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return None
 
 
 def format_table(metrics):
@@ -122,7 +143,8 @@ def run(args):
     path = lambda key: os.path.join(hp["data_dir"], hp[key])  # noqa: E731
     start = time.time()
     verbose = 0 if args.quiet else 1 if sys.stdout.isatty() else 2
-    model = CLSRSequentialModel(hp, loader=args.loader, verbose=verbose)
+    model = CLSRSequentialModel(hp, loader=args.loader, verbose=verbose,
+                                strategy=make_strategy(args.strategy))
     model.fit(path("train_file"), path("valid_file"), hp["valid_num_ngs"],
               output_dir=output_dir, resume=args.resume)
     train_seconds = time.time() - start

@@ -197,3 +197,34 @@ def test_short_training_learns_a_preference(rng):
     # Observed (seed 3): data loss 1.61 -> 0.05, AUC 1.00. Floors leave room for seeds and threads.
     assert last < 0.7 * first
     assert auc > 0.85
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_keeps_outputs_and_losses_in_float32(rng, policy):
+    batch = random_batch(rng, lengths=[4, 8, 10, 6])
+    reference = model_of()
+    mixed = model_of(mixed_precision=policy)
+    mixed.set_weights(reference.get_weights())
+    assert mixed.item_embedding.compute_dtype != "float32"
+    out = mixed.forward(batch)
+    for key in ("logit", "pred", "alpha"):
+        assert out[key].dtype == tf.float32, key
+    tolerance = 2e-2 if policy == "mixed_bfloat16" else 2e-3
+    np.testing.assert_allclose(out["pred"], reference(batch), atol=tolerance)
+    optimizer = tf.keras.optimizers.Adam(1e-3)
+    if policy == "mixed_float16":
+        optimizer = tf.keras.mixed_precision.LossScaleOptimizer(optimizer)
+    mixed.compile(optimizer=optimizer)
+    logs = mixed.train_step(batch)
+    assert all(v.dtype == tf.float32 and np.isfinite(float(v)) for v in logs.values())
+    assert tf.keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_xla_compiled_training_matches_eager(rng):
+    batch = random_batch(rng, lengths=[4, 8, 10, 6])
+    models = [model_of(), model_of()]
+    models[1].set_weights(models[0].get_weights())
+    for model, jit in zip(models, (False, True)):
+        model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), jit_compile=jit)
+        model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), verbose=0)
+    np.testing.assert_allclose(models[1](batch), models[0](batch), atol=1e-5)

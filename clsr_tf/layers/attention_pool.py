@@ -71,11 +71,12 @@ class AttentionPool(tf.keras.layers.Layer):
             scores = tf.squeeze(self.mlp(features, training=training), -1)
         else:
             scores = tf.reduce_sum(projected * queries, -1)
+        scores = tf.cast(scores, tf.float32)  # masking and softmax in float32 (mixed precision)
         if mask is not None:
             scores = tf.where(tf.cast(mask, tf.bool), scores,
-                              tf.fill(tf.shape(scores), tf.constant(MASKED_SCORE, scores.dtype)))
+                              tf.fill(tf.shape(scores), MASKED_SCORE))
         weights = tf.nn.softmax(scores)
-        pooled = tf.reduce_sum(keys * weights[:, :, None], 1)
+        pooled = tf.reduce_sum(keys * tf.cast(weights, keys.dtype)[:, :, None], 1)
         return pooled, weights
 
     def get_config(self):
