@@ -57,7 +57,37 @@ def vocab_paths(hp):
     return out
 
 
-class RecommendersBatches:
+class BatchReader:
+    """Base of the batch readers: ``reader(path, batch_num_ngs, seed)`` yields batch dicts;
+    ``dataset`` wraps the same batches in ``tf.data``.
+
+    Subclasses set ``max_seq_length`` and ``prefetch`` and implement ``__call__``.
+    """
+
+    max_seq_length = 50
+    prefetch = 2
+
+    def __call__(self, path, batch_num_ngs=0, seed=None):
+        raise NotImplementedError
+
+    def dataset(self, path, batch_num_ngs=0, seed=None):
+        """The same batches as a ``tf.data.Dataset`` (re-read on each iteration).
+
+        Args:
+            path (str): A Recommenders sequential file.
+            batch_num_ngs (int): In-batch negatives per positive, or 0.
+            seed (int): Seed of the pass (see ``__call__``).
+
+        Returns:
+            tf.data.Dataset: Dataset of batch dicts.
+        """
+        return tf.data.Dataset.from_generator(
+            lambda: self(path, batch_num_ngs, seed),
+            output_signature=output_signature(self.max_seq_length),
+        ).prefetch(self.prefetch)
+
+
+class RecommendersBatches(BatchReader):
     """Batches of a Recommenders sequential file, read by Recommenders' own iterator.
 
     Args:
@@ -74,6 +104,7 @@ class RecommendersBatches:
                 f"time_unit {hp['time_unit']!r}: Recommenders' SequentialIterator scales time "
                 "by a fixed 86400-second day; use time_unit 'recommenders' with this loader")
         self.hp = hp
+        self.max_seq_length = hp["max_seq_length"]
         config = dict(vocab_paths(hp), batch_size=hp["batch_size"],
                       max_seq_length=hp["max_seq_length"])
         self.iterator = SequentialIterator(HParams(config), tf.Graph())
@@ -105,19 +136,3 @@ class RecommendersBatches:
                 continue
             yield {self.names[ph]: np.asarray(v, BATCH_SPEC[self.names[ph]][0].as_numpy_dtype)
                    for ph, v in feed.items()}
-
-    def dataset(self, path, batch_num_ngs=0, seed=None):
-        """The same batches as a ``tf.data.Dataset`` (re-read on each iteration).
-
-        Args:
-            path (str): A Recommenders sequential file.
-            batch_num_ngs (int): In-batch negatives per positive, or 0.
-            seed (int): See ``__call__``.
-
-        Returns:
-            tf.data.Dataset: Dataset of batch dicts.
-        """
-        return tf.data.Dataset.from_generator(
-            lambda: self(path, batch_num_ngs, seed),
-            output_signature=output_signature(self.hp["max_seq_length"]),
-        ).prefetch(2)

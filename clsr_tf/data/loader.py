@@ -23,10 +23,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from clsr_tf.data.errors import DataFormatError
-from clsr_tf.data.iterator import TIME_RANGE, output_signature, vocab_paths
+from clsr_tf.data.iterator import TIME_RANGE, BatchReader, vocab_paths
 
 # Tab-separated fields of a line, in order (names used in DataFormatError).
 FIELDS = ("label", "user", "item", "category", "timestamp", "item_history",
@@ -240,7 +239,7 @@ def _size(block):
     return len(block["labels"])
 
 
-class FastBatches:
+class FastBatches(BatchReader):
     """Batches of a Recommenders sequential file, parsed with vectorised numpy.
 
     Args:
@@ -305,22 +304,6 @@ class FastBatches:
                 batch = self._train_batch(block, batch_num_ngs, rng)
                 if batch is not None:
                     yield batch
-
-    def dataset(self, path, batch_num_ngs=0, seed=None):
-        """The same batches as a ``tf.data.Dataset`` (re-read on each iteration).
-
-        Args:
-            path (str): A Recommenders sequential file.
-            batch_num_ngs (int): In-batch negatives per positive, or 0.
-            seed (int): See ``__call__``.
-
-        Returns:
-            tf.data.Dataset: Dataset of batch dicts.
-        """
-        return tf.data.Dataset.from_generator(
-            lambda: self(path, batch_num_ngs, seed),
-            output_signature=output_signature(self.max_seq_length),
-        ).prefetch(self.prefetch)
 
     # ---- batches ---------------------------------------------------------------------
 
