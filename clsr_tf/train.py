@@ -11,8 +11,6 @@ import time
 
 from clsr_tf.hparams import HParamsError, load_hparams, parse_override
 
-EXIT_BAD_INPUT = 2
-
 
 def build_parser():
     """The command-line interface.
@@ -168,15 +166,9 @@ def main(argv=None):
     Returns:
         int: Exit status.
     """
-    from clsr_tf.data.errors import DataFormatError
+    from clsr_tf.cli import run_command
 
-    args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except (HParamsError, DataFormatError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return 0
+    return run_command(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
