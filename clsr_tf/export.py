@@ -1,0 +1,267 @@
+"""Export CLSR as a TensorFlow SavedModel with a serving signature, and load it back.
+
+The signature ``serving_default`` takes the batch arrays the model reads (``SERVING_KEYS``:
+users, items, cates [B]; item_history, item_cate_history, mask, time_from_first_action,
+time_to_now [B, L]) and returns ``{"scores": [B], "alpha": [B]}``
+(sigmoid(logit) and the fusion weight). The SavedModel holds the variables and the traced
+inference graph only, so serving it needs neither clsr_tf nor the hyper-parameters.
+
+    python -m clsr_tf.export --hparams FILE --weights RUN/best_model --output DIR
+
+Exit status: 0 on success, 2 on bad input (hyper-parameters, missing files), 1 otherwise.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+
+EXIT_BAD_INPUT = 2
+SIGNATURE = "serving_default"
+# Batch arrays CLSRModel.forward reads (shared/DESIGN.md section 3), the signature's inputs.
+SERVING_KEYS = ("users", "items", "cates", "item_history", "item_cate_history", "mask",
+                "time_from_first_action", "time_to_now")
+
+
+def serving_function(model, max_seq_length=None):
+    """A ``tf.function`` batch -> {"scores": [B], "alpha": [B]} of a built Keras CLSR.
+
+    Args:
+        model (CLSRModel): The model (inference mode: batch-norm moving statistics).
+        max_seq_length (int): History length L of the input signature (default: the
+            model's ``max_seq_length``).
+
+    Returns:
+        tf.types.experimental.GenericFunction: Takes a dict of ``SERVING_KEYS`` arrays.
+    """
+    import tensorflow as tf
+
+    from clsr_tf.data.iterator import output_signature
+
+    specs = output_signature(max_seq_length or model.hp["max_seq_length"])
+    # Named specs: the signature's inputs are then named as the batch keys.
+    signature = {key: tf.TensorSpec(specs[key].shape, specs[key].dtype, name=key)
+                 for key in SERVING_KEYS}
+
+    @tf.function(input_signature=[signature])
+    def serve(batch):
+        out = model.forward(batch, training=False)
+        return {"scores": out["pred"][:, 0], "alpha": out["alpha"][:, 0]}
+
+    return serve
+
+
+def replace_dir(tmp, path):
+    """Move the folder ``tmp`` to ``path``, replacing any folder there.
+
+    Args:
+        tmp (str): A complete folder, on the same file system as ``path``.
+        path (str): Destination.
+    """
+    old = f"{path}.old{os.getpid()}"
+    if os.path.isdir(path):
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_saved_model(model, path, max_seq_length=None):
+    """Write ``model`` as a SavedModel with the ``serving_default`` signature, atomically.
+
+    Args:
+        model (CLSRModel): A built model (``build_from_shape`` or trained).
+        path (str): Destination folder (replaced as a whole; written to a temporary
+            folder beside it first).
+        max_seq_length (int): History length L (default: the model's ``max_seq_length``).
+
+    Returns:
+        str: ``path``.
+    """
+    import tensorflow as tf
+
+    serve = serving_function(model, max_seq_length)
+    # Track the variables, not the Keras model: Keras would trace and save its own
+    # functions (training ones included) next to the signature.
+    module = tf.Module()
+    module.model_variables = list(model.variables)
+    module.serve = serve
+    path = os.path.abspath(path)
+    tmp = f"{path}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tf.saved_model.save(module, tmp, signatures={SIGNATURE: serve.get_concrete_function()})
+        replace_dir(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+class Scorer:
+    """``scorer(batch) -> {"scores": [B], "alpha": [B]}`` (numpy) over a serving function.
+
+    Args:
+        fn (callable): Takes the ``SERVING_KEYS`` tensors as keyword arguments and returns
+            ``scores`` and ``alpha`` tensors.
+        specs (dict): name -> tf.TensorSpec of ``fn``'s inputs.
+        owner (object): Object that must outlive ``fn`` (a loaded SavedModel holds the
+            variables of its signatures).
+
+    Attributes:
+        max_seq_length (int): History length L the inputs have.
+    """
+
+    def __init__(self, fn, specs, owner=None):
+        self._fn, self._specs, self._owner = fn, specs, owner
+        self.max_seq_length = int(specs["item_history"].shape[1])
+
+    def __call__(self, batch):
+        """Score a batch.
+
+        Args:
+            batch (dict): Arrays named as shared/DESIGN.md section 3; keys the model does not
+                read (labels, time, ...) are ignored.
+
+        Returns:
+            dict: ``scores`` and ``alpha``, 1-D numpy arrays.
+        """
+        import tensorflow as tf
+
+        args = {k: tf.convert_to_tensor(batch[k], spec.dtype) for k, spec in self._specs.items()}
+        return {k: v.numpy() for k, v in self._fn(**args).items()}
+
+
+def keras_scorer(model, max_seq_length=None):
+    """A ``Scorer`` of a Keras CLSR (the function that ``export_saved_model`` saves).
+
+    Args:
+        model (CLSRModel): A built model.
+        max_seq_length (int): History length L (default: the model's ``max_seq_length``).
+
+    Returns:
+        Scorer: The scorer.
+    """
+    serve = serving_function(model, max_seq_length)
+    return Scorer(lambda **batch: serve(batch), serve.input_signature[0])
+
+
+def load_scorer(path):
+    """Load the ``serving_default`` signature of a SavedModel written by ``export_saved_model``.
+
+    Args:
+        path (str): The SavedModel folder.
+
+    Returns:
+        Scorer: ``scorer(batch) -> {"scores": [B], "alpha": [B]}`` (numpy).
+    """
+    import tensorflow as tf
+
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: SavedModel folder not found")
+    loaded = tf.saved_model.load(path)
+    fn = loaded.signatures[SIGNATURE]
+    return Scorer(fn, fn.structured_input_signature[1], owner=loaded)
+
+
+def add_hparams_arguments(parser):
+    """Add ``--hparams``, ``--data-dir`` and ``--set`` (as ``clsr_tf.train`` has them).
+
+    Args:
+        parser (argparse.ArgumentParser): The parser to extend.
+    """
+    parser.add_argument("--hparams", required=True,
+                        help="the YAML the model was trained with, e.g. hparams/movielens.yaml")
+    parser.add_argument("--data-dir", help="folder of the prepared data set with the vocab "
+                                           "pickles (default: the YAML's data_dir)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one hyper-parameter, YAML-typed; repeatable (use the "
+                             "training run's overrides)")
+
+
+def hparams_from_args(args, **overrides):
+    """Validated hyper-parameters from ``--hparams``, ``--data-dir`` and ``--set``.
+
+    Args:
+        args (argparse.Namespace): Parsed command line (see ``add_hparams_arguments``).
+        **overrides: Further values that win over the command line.
+
+    Returns:
+        dict: Validated hyper-parameters.
+    """
+    from clsr_tf.hparams import as_dict, load_hparams, parse_override
+
+    values = dict(parse_override(s) for s in args.set)
+    if args.data_dir:
+        values["data_dir"] = os.path.abspath(args.data_dir)
+    values.update(overrides)
+    return as_dict(load_hparams(args.hparams, **values))
+
+
+def load_trained(hp, weights, loader="fast"):
+    """A ``CLSRSequentialModel`` with the weights of a ``best_model`` folder.
+
+    Args:
+        hp (dict): Hyper-parameters of the trained model.
+        weights (str): Folder written by ``CLSRSequentialModel.save_model``.
+        loader (str): Batch reader of the facade (``fast`` or ``recommenders``).
+
+    Returns:
+        CLSRSequentialModel: The model.
+
+    Raises:
+        FileNotFoundError: No weights in ``weights``.
+        HParamsError: The weights have other shapes than ``hp`` gives.
+    """
+    from clsr_tf.hparams import HParamsError
+    from clsr_tf.sequential import CLSRSequentialModel
+
+    if not os.path.isfile(os.path.join(weights, "weights.index")):
+        raise FileNotFoundError(f"{weights}: no weights (expected a best_model folder "
+                                "written by CLSRSequentialModel.save_model)")
+    model = CLSRSequentialModel(hp, loader=loader, verbose=0)
+    try:
+        return model.load_model(weights)
+    except ValueError as err:  # a variable of another shape: other hyper-parameters
+        raise HParamsError(f"{weights}: the weights do not fit the hyper-parameters "
+                           f"(give the training run's --set overrides): {err}") from err
+
+
+def build_parser():
+    """The command-line interface.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    p = argparse.ArgumentParser(
+        prog="python -m clsr_tf.export",
+        description="Export trained CLSR weights as a SavedModel whose serving_default "
+                    "signature maps a batch to {scores, alpha}.")
+    add_hparams_arguments(p)
+    p.add_argument("--weights", required=True,
+                   help="best_model folder written by training (CLSRSequentialModel.save_model)")
+    p.add_argument("--output", required=True, help="SavedModel folder to write (replaced)")
+    return p
+
+
+def main(argv=None):
+    """Entry point.
+
+    Args:
+        argv (list): Arguments (default: sys.argv[1:]).
+
+    Returns:
+        int: Exit status.
+    """
+    from clsr_tf.hparams import HParamsError
+
+    args = build_parser().parse_args(argv)
+    try:
+        model = load_trained(hparams_from_args(args), args.weights)
+    except (HParamsError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"wrote {export_saved_model(model.model, args.output)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
