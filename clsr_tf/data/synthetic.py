@@ -44,6 +44,7 @@ def generate_synthetic(
     long_gap=86_400,
     short_gap=600,
     seed=42,
+    return_truth=False,
 ):
     """Generates interactions driven by long-term preferences and short-term bursts.
 
@@ -72,10 +73,17 @@ def generate_synthetic(
         long_gap (float): Mean gap before a long-term interaction (seconds).
         short_gap (float): Mean gap before a short-term interaction (seconds).
         seed (int): Random seed.
+        return_truth (bool): Also return the ground truth of the simulation (it draws
+            nothing more, so the interactions are the same either way).
 
     Returns:
         pandas.DataFrame: Interactions (user, item, cate, time [s], behavior "click", source),
-        ordered by user and time; ids ``u<k>``, ``i<k>``, ``c<k>``.
+        ordered by user and time; ids ``u<k>``, ``i<k>``, ``c<k>``. With `return_truth`, a
+        tuple (interactions, truth), truth a dict of ``long_term`` (float array [n_users,
+        n_cates]: row k is the long-term category distribution of user ``u<k>``, the
+        Dirichlet weights on its favourite categories) and ``burst`` (int array, one entry per
+        interaction row: the category of the burst the user is in at that step, -1 outside
+        bursts; every "short" interaction is in a burst, of that burst's category).
     """
     if n_items < n_cates or not 1 <= n_favourites <= n_cates:
         raise ValueError("need n_items >= n_cates and 1 <= n_favourites <= n_cates")
@@ -90,12 +98,14 @@ def generate_synthetic(
     )
 
     favourites = np.argsort(rng.random((n_users, n_cates)), axis=1)[:, :n_favourites]
-    favourite_cdf = np.cumsum(rng.dirichlet(np.ones(n_favourites), size=n_users), axis=1)
+    favourite_weights = rng.dirichlet(np.ones(n_favourites), size=n_users)
+    favourite_cdf = np.cumsum(favourite_weights, axis=1)
     burst_left = np.zeros(n_users, dtype=np.int64)
     burst_cate = np.zeros(n_users, dtype=np.int64)
     users = np.arange(n_users)
     cates = np.empty((n_users, interactions_per_user), dtype=np.int64)
     short = np.empty((n_users, interactions_per_user), dtype=bool)
+    burst = np.empty((n_users, interactions_per_user), dtype=np.int64)
     for step in range(interactions_per_user):
         start = (burst_left == 0) & (rng.random(n_users) < burst_prob)
         burst_cate[start] = rng.integers(0, n_cates, size=int(start.sum()))
@@ -103,6 +113,7 @@ def generate_synthetic(
             burst_length[0], burst_length[1] + 1, size=int(start.sum())
         )
         in_burst = burst_left > 0
+        burst[:, step] = np.where(in_burst, burst_cate, -1)
         short[:, step] = in_burst & (rng.random(n_users) < burst_focus)
         pick = np.minimum(
             (rng.random(n_users)[:, None] > favourite_cdf).sum(axis=1), n_favourites - 1
@@ -114,7 +125,7 @@ def generate_synthetic(
     gaps = rng.exponential(1.0, size=short.shape) * np.where(short, short_gap, long_gap)
     first = start_time + rng.integers(0, start_spread, size=n_users)
     times = first[:, None] + np.cumsum(gaps, axis=1).astype(np.int64)
-    return pd.DataFrame(
+    interactions = pd.DataFrame(
         {
             "user": pd.Categorical(
                 np.char.add("u", np.repeat(users, interactions_per_user).astype(str))
@@ -126,3 +137,8 @@ def generate_synthetic(
             "source": pd.Categorical(np.where(short.ravel(), "short", "long")),
         }
     )
+    if not return_truth:
+        return interactions
+    long_term = np.zeros((n_users, n_cates))
+    long_term[users[:, None], favourites] = favourite_weights
+    return interactions, {"long_term": long_term, "burst": burst.ravel()}

@@ -1,0 +1,54 @@
+"""Study outputs: ``<name>.csv``, ``<name>.md`` (a Markdown table) and ``<name>.png``,
+each written through a temporary file and a rename, so none is ever half written."""
+
+import os
+
+import pandas as pd
+
+from clsr_tf.sequential import write_atomic
+
+
+def _cell(value):
+    if isinstance(value, float):
+        return "" if pd.isna(value) else f"{value:.4f}"
+    return "" if value is None or value is pd.NA else str(value).replace("|", "\\|")
+
+
+def markdown_table(table):
+    """A Markdown table of a DataFrame (floats with 4 decimals, empty cells for missing).
+
+    Args:
+        table (pandas.DataFrame): The table.
+
+    Returns:
+        str: The Markdown text (one line per row, header first).
+    """
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |",
+             "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |"
+              for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(table, output_dir, name, figure=None):
+    """Write a study's table (CSV and Markdown) and figure (PNG) into ``output_dir``.
+
+    Args:
+        table (pandas.DataFrame): The study table.
+        output_dir (str): Destination folder (created if missing).
+        name (str): Base name of the files.
+        figure (matplotlib.figure.Figure): The figure, or None.
+
+    Returns:
+        dict: ``csv``, ``md`` and (with a figure) ``png`` -> path.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    paths = {ext: os.path.join(output_dir, f"{name}.{ext}") for ext in ("csv", "md")}
+    write_atomic(paths["csv"], table.to_csv(index=False))
+    write_atomic(paths["md"], markdown_table(table))
+    if figure is not None:
+        paths["png"] = os.path.join(output_dir, f"{name}.png")
+        tmp = f"{paths['png']}.tmp{os.getpid()}"
+        figure.savefig(tmp, format="png", dpi=120)
+        os.replace(tmp, paths["png"])
+    return paths

@@ -1,0 +1,251 @@
+"""``python -m clsr_tf.study NAME``: the disentanglement studies of CLSR (paper 4.2, 4.3).
+
+Studies (a model is trained first unless ``--weights`` names a ``best_model`` folder written
+by ``python -m clsr_tf.train`` with the same hyper-parameters):
+
+- ``shuffle``: test metrics on the original and on shuffled histories (Table 4);
+- ``truncate``: ... on histories truncated to their last k items (``--k``, or a curve over
+  ``--ks``; Table 4, Figure 5a);
+- ``one_side``: the adaptive fusion next to alpha forced to 1 and 0 (Figures 3, 5b);
+- ``fusion_weight``: mean alpha and metrics per behaviour type of the test positives, from
+  the ``.meta.tsv`` sidecar (``--column``; Table 3);
+- ``ground_truth``: synthetic data only: alpha and metrics per true source, and linear probes
+  of the true interests from u_l and u_s, for CLSR and CLSR with beta 0 (always trained);
+- ``ablations``: one retrained model per grid row (``--only`` for a subset; Figures 6-7,
+  Tables 6-10).
+
+Each writes ``OUTPUT_DIR/<study>.csv``, ``.md`` and ``.png`` (atomically) and prints the table.
+Exit status: 0 on success, 2 on bad input (arguments, hyper-parameters, data), 1 otherwise.
+"""
+
+import argparse
+import os
+import sys
+
+from clsr_tf.hparams import HParamsError, load_hparams, parse_override
+from clsr_tf.cli import EXIT_BAD_INPUT
+
+STUDIES = ("shuffle", "truncate", "one_side", "fusion_weight", "ground_truth", "ablations")
+DEFAULT_KS = (1, 3, 5, 10, 20)
+
+
+class StudyError(ValueError):
+    """Arguments that do not fit the study."""
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _positive_ints(text):
+    return [_positive_int(part) for part in text.split(",")]
+
+
+def _names(text):
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_parser():
+    """The command-line interface.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    p = argparse.ArgumentParser(
+        prog="python -m clsr_tf.study",
+        description="Disentanglement studies of CLSR: counterfactual protocols (shuffle, "
+                    "truncate), one-side interests, fusion weight per behaviour, ground truth "
+                    "on synthetic data, ablations.")
+    p.add_argument("study", choices=STUDIES, help="the study to run")
+    p.add_argument("--hparams", required=True, help="YAML in the Recommenders layout")
+    p.add_argument("--data-dir", help="prepared data set (default: the YAML's data_dir)")
+    p.add_argument("--output-dir", help="where <study>.csv/.md/.png go "
+                                        "(default: runs/<yaml name>/studies)")
+    p.add_argument("--epochs", type=int, help="training epochs (overrides the YAML)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one hyper-parameter, YAML-typed; repeatable")
+    p.add_argument("--weights", help="best_model folder of python -m clsr_tf.train: use it "
+                                     "instead of training (not for ablations)")
+    p.add_argument("--loader", choices=("fast", "recommenders"), default="fast",
+                   help="batch reader (default: fast)")
+    p.add_argument("--k", type=_positive_int, help="truncate: keep the last K history items")
+    p.add_argument("--ks", type=_positive_ints,
+                   help="truncate: a curve over several K, e.g. 1,3,5,10,20 (the default)")
+    p.add_argument("--only", type=_names, help="ablations: rows or groups to run, e.g. "
+                                               "no_contrastive,beta")
+    p.add_argument("--column", help="fusion_weight: meta sidecar column of the behaviour type "
+                                    "(default: source if present, else behavior)")
+    p.add_argument("--quiet", action="store_true", help="no per-step progress bar")
+    return p
+
+
+def _check_args(args):
+    """Reject options that the chosen study does not take."""
+    own = {"k": "truncate", "ks": "truncate", "only": "ablations", "column": "fusion_weight"}
+    for option, study in own.items():
+        if getattr(args, option) is not None and args.study != study:
+            raise StudyError(f"--{option} applies to the {study} study only")
+    if args.k is not None and args.ks is not None:
+        raise StudyError("give either --k or --ks")
+    if args.weights and args.study == "ablations":
+        raise StudyError("--weights does not apply to ablations (every row is retrained)")
+    if args.only:
+        from clsr_tf.studies.ablations import select
+
+        try:
+            select(args.only)
+        except ValueError as err:
+            raise StudyError(str(err)) from err
+
+
+def study_hparams(args):
+    """Hyper-parameters from the YAML and the command-line overrides.
+
+    Args:
+        args (argparse.Namespace): Parsed command line.
+
+    Returns:
+        dict: Validated hyper-parameters.
+    """
+    from clsr_tf.hparams import as_dict
+
+    overrides = dict(parse_override(s) for s in args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.data_dir:
+        overrides["data_dir"] = os.path.abspath(args.data_dir)
+    hp = as_dict(load_hparams(args.hparams, **overrides))
+    if not hp["data_dir"]:
+        raise HParamsError(f"{args.hparams}: no data_dir; set it in the YAML or pass --data-dir")
+    return hp
+
+
+def _preflight(args, hp):
+    """Study-specific checks on the prepared data, before any training."""
+    from clsr_tf.studies.common import data_file
+    from clsr_tf.studies.fusion_weight import read_meta
+
+    if args.study == "fusion_weight" and args.column:
+        meta = read_meta(data_file(hp, "test_file"))
+        if args.column not in meta:
+            raise StudyError(f"--column {args.column}: the meta sidecar has "
+                             f"{list(meta.columns)}")
+    if args.study == "ground_truth" and hp["dataset"] != "synthetic":
+        raise StudyError(f"ground_truth needs the synthetic data set, not {hp['dataset']!r}")
+    if args.study == "one_side" and hp["manual_alpha"]:
+        raise StudyError("one_side needs the adaptive fusion; unset manual_alpha")
+
+
+def trained_model(hp, args, verbose):
+    """The model to study: loaded from ``--weights`` or trained.
+
+    Args:
+        hp (dict): Validated hyper-parameters.
+        args (argparse.Namespace): Parsed command line.
+        verbose (int): Keras progress output.
+
+    Returns:
+        CLSRSequentialModel: The model.
+    """
+    import tensorflow as tf
+
+    from clsr_tf.sequential import CLSRSequentialModel
+    from clsr_tf.studies.common import train_model
+
+    if not args.weights:
+        return train_model(hp, args.loader, verbose)
+    if not os.path.isdir(args.weights):
+        raise FileNotFoundError(f"--weights {args.weights}: no such folder")
+    model = CLSRSequentialModel(hp, loader=args.loader, verbose=verbose)
+    try:
+        return model.load_model(args.weights)
+    except (ValueError, tf.errors.OpError) as err:
+        raise StudyError(f"--weights {args.weights} do not fit the hyper-parameters (give "
+                         f"the --hparams and --set of its training run): {err}") from err
+
+
+def run_study(args, hp, output_dir, verbose):
+    """Run one study and write its outputs.
+
+    Args:
+        args (argparse.Namespace): Parsed command line.
+        hp (dict): Validated hyper-parameters (data prepared).
+        output_dir (str): Destination folder.
+        verbose (int): Keras progress output.
+
+    Returns:
+        tuple: (the study table as a pandas.DataFrame, dict of the written paths).
+    """
+    from clsr_tf.studies import ablations, counterfactual, one_side
+    from clsr_tf.studies.common import Scorer, data_file, train_model
+    from clsr_tf.studies.fusion_weight import default_column, fusion_weight_study, read_meta
+    from clsr_tf.studies.ground_truth import ground_truth_study
+    from clsr_tf.studies.plots import PLOTS
+    from clsr_tf.studies.report import write_outputs
+
+    name = args.study
+    if name == "ablations":
+        table = ablations.run_ablations(
+            hp, ablations.select(args.only), args.loader, verbose,
+            on_row=lambda partial: write_outputs(partial, output_dir, name))
+    else:
+        seq = trained_model(hp, args, verbose)
+        model, batches = seq.model, seq.batches
+        test, num_ngs = data_file(hp, "test_file"), hp["test_num_ngs"]
+        if name == "shuffle":
+            table = counterfactual.shuffle_study(model, batches, test, num_ngs, hp["seed"])
+        elif name == "truncate":
+            ks = [args.k] if args.k else args.ks or list(DEFAULT_KS)
+            table = counterfactual.truncate_study(model, batches, test, num_ngs, ks)
+        elif name == "one_side":
+            table = one_side.one_side_study(model, batches, test, num_ngs)
+        elif name == "fusion_weight":
+            meta = read_meta(test)
+            table = fusion_weight_study(hp, Scorer(model, batches)(test), meta,
+                                        args.column or default_column(meta), num_ngs + 1)
+        else:
+            beta0 = train_model(dict(hp, contrastive_loss_weight=0.0), args.loader, verbose)
+            table = ground_truth_study({"clsr": model, "clsr_beta0": beta0.model}, batches, hp)
+    paths = write_outputs(table, output_dir, name, PLOTS[name](table))
+    return table, paths
+
+
+def main(argv=None):
+    """Entry point.
+
+    Args:
+        argv (list): Arguments (default: sys.argv[1:]).
+
+    Returns:
+        int: Exit status.
+    """
+    args = build_parser().parse_args(argv)
+    from clsr_tf.data.errors import DataFormatError
+    from clsr_tf.studies.report import markdown_table
+    from clsr_tf.train import prepare_data
+
+    try:
+        _check_args(args)
+        hp = study_hparams(args)
+        prepare_data(hp)
+        _preflight(args, hp)
+        output_dir = args.output_dir or os.path.join(
+            "runs", os.path.splitext(os.path.basename(args.hparams))[0], "studies")
+        verbose = 0 if args.quiet else 1 if sys.stdout.isatty() else 2
+        table, paths = run_study(args, hp, output_dir, verbose)
+    except (StudyError, HParamsError, DataFormatError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(markdown_table(table))
+    print("wrote " + ", ".join(paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
