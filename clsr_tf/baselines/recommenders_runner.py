@@ -1,0 +1,246 @@
+"""Train and evaluate one Recommenders sequential model, in a process of its own.
+
+``python -m clsr_tf.baselines.recommenders_runner --config CONFIG.json --output RESULT.json``
+
+Importing a Recommenders deeprec model turns eager execution off for the whole process
+(shared/DESIGN.md section 6), so ``clsr_tf.compare`` runs each of them through this module in
+a subprocess. This module imports no model at import time: the parent may import it for
+``build_hparams``.
+
+The model trains with its own graph, iterator and ``train`` step, one epoch at a time; after
+each epoch the validation file is scored through the model's ``eval`` and
+``clsr_tf.evaluation.evaluate``, and the best epoch by the paper's GAUC is kept (a TF1
+checkpoint) and scores the test file. Valid and test lines are read with the data set's
+``min_seq_length`` whatever the model trains with, so every model scores the same lines.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import random
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from clsr_tf.baselines import RECOMMENDERS_MODELS
+from clsr_tf.evaluation import evaluate
+from clsr_tf.sequential import write_atomic
+
+# Keys of the shared hparams that every baseline takes over (same data, same protocol).
+PROTOCOL_KEYS = ("max_seq_length", "batch_size", "train_num_ngs", "epochs", "EARLY_STOP",
+                 "metrics", "pairwise_metrics")
+
+
+def build_hparams(model_hparams, shared, vocab_paths, model_dir):
+    """Complete a baseline's Recommenders hparams from the compared data set.
+
+    Args:
+        model_hparams (dict): Flat keys of ``hparams/baselines/<model>.yaml`` (+ overrides).
+        shared (dict): Validated shared hyper-parameters (``PROTOCOL_KEYS`` are taken).
+        vocab_paths (dict): ``user_vocab``, ``item_vocab``, ``cate_vocab`` -> absolute path.
+        model_dir (str): Folder for the model's checkpoints and summaries.
+
+    Returns:
+        dict: Flat Recommenders hyper-parameters.
+    """
+    hp = dict(model_hparams, **vocab_paths, **{k: shared[k] for k in PROTOCOL_KEYS})
+    hp.update(need_sample=True, save_model=False, write_tfevents=False,
+              MODEL_DIR=os.path.join(model_dir, "checkpoints", ""),
+              SUMMARIES_DIR=os.path.join(model_dir, "summaries", ""))
+    return hp
+
+
+def load_classes(name):
+    """Import a model class and its iterator class (installs the RNN shim where needed).
+
+    Args:
+        name (str): A key of ``clsr_tf.baselines.RECOMMENDERS_MODELS``.
+
+    Returns:
+        tuple: (model class, iterator class).
+    """
+    spec = RECOMMENDERS_MODELS[name]
+    if spec.needs_shim:
+        from clsr_tf.baselines.compat import install_legacy_rnn_shim
+
+        install_legacy_rnn_shim()
+    model_cls = getattr(importlib.import_module(spec.module), spec.cls)
+    module, cls = spec.iterator.rsplit(".", 1)
+    return model_cls, getattr(importlib.import_module(module), cls)
+
+
+def seeded(iterator_cls, seed):
+    """An iterator creator that first sets the graph-level seed of the model's graph.
+
+    Recommenders' ``BaseModel`` calls ``tf.compat.v1.set_random_seed`` on the default graph,
+    not on the graph the model builds in, so its unseeded initializers and dropout differ
+    from run to run. The iterator is created in the model's graph before any variable.
+
+    Args:
+        iterator_cls (type): The model's iterator class.
+        seed (int): Graph-level seed.
+
+    Returns:
+        callable: ``(hparams, graph) -> iterator``, as the models call it.
+    """
+    def create(hparams, graph, *args, **kwargs):
+        graph.seed = seed
+        return iterator_cls(hparams, graph, *args, **kwargs)
+
+    return create
+
+
+def count_parameters(model):
+    """Number of trainable parameters of a Recommenders model's graph.
+
+    Args:
+        model (SequentialBaseModel): A built model.
+
+    Returns:
+        int: Parameter count.
+    """
+    import tensorflow as tf
+
+    variables = model.graph.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)
+    return int(sum(np.prod(v.shape.as_list()) for v in variables))
+
+
+def score_file(model, filename, min_seq_length):
+    """Score every line of a file with the model's ``eval``.
+
+    Args:
+        model (SequentialBaseModel): A built model.
+        filename (str): A Recommenders sequential file.
+        min_seq_length (int): Lines with shorter histories are skipped.
+
+    Returns:
+        dict: ``users``, ``labels``, ``preds`` as 1-D numpy arrays.
+    """
+    parts = {"users": [], "labels": [], "preds": []}
+    for feed in model.iterator.load_data_from_file(filename, min_seq_length=min_seq_length,
+                                                   batch_num_ngs=0):
+        if not feed:
+            continue
+        users = np.asarray(feed[model.iterator.users]).ravel()
+        preds, labels = model.eval(model.sess, feed)
+        for key, value in (("users", users), ("labels", labels), ("preds", preds)):
+            parts[key].append(np.asarray(value).ravel())
+    if not parts["preds"]:
+        raise ValueError(f"{filename}: no lines to score")
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def evaluate_file(model, config, split):
+    """Metrics of one split (``valid`` or ``test``) through ``clsr_tf.evaluation``.
+
+    Args:
+        model (SequentialBaseModel): A built model.
+        config (dict): The run configuration.
+        split (str): ``valid`` or ``test``.
+
+    Returns:
+        tuple: (metrics dict, number of scored lines).
+    """
+    s = score_file(model, config[f"{split}_file"], config["eval_min_seq_length"])
+    hp = model.hparams
+    return evaluate(s["users"], s["labels"], s["preds"], config[f"{split}_num_ngs"] + 1,
+                    hp.metrics, hp.pairwise_metrics), len(s["preds"])
+
+
+def train(model, config):
+    """Train epoch by epoch with early stopping on valid GAUC; restore the best epoch.
+
+    Args:
+        model (SequentialBaseModel): A built model.
+        config (dict): The run configuration.
+
+    Returns:
+        tuple: (history list of {epoch, loss, valid}, best epoch).
+    """
+    hp, seed = model.hparams, config["seed"]
+    best, best_epoch, history = -np.inf, 0, []
+    best_path = os.path.join(config["model_dir"], "best_model", "model")
+    os.makedirs(os.path.dirname(best_path), exist_ok=True)
+    for epoch in range(1, hp.epochs + 1):
+        if hp.EARLY_STOP > 0 and epoch - 1 - best_epoch >= hp.EARLY_STOP:
+            print(f"early stop at epoch {epoch - 1}", flush=True)
+            break
+        random.seed(seed * 1000 + epoch)  # in-batch negatives are drawn with `random`
+        np.random.seed(seed * 1000 + epoch)
+        losses = [model.train(model.sess, feed)[2] for feed in model.iterator.load_data_from_file(
+            config["train_file"], min_seq_length=model.min_seq_length,
+            batch_num_ngs=model.train_num_ngs) if feed]
+        valid, _ = evaluate_file(model, config, "valid")
+        loss = float(np.mean(losses)) if losses else float("nan")
+        history.append({"epoch": epoch, "loss": loss, "valid": valid})
+        print(f"epoch {epoch}: loss {loss:.4f}  valid "
+              + "  ".join(f"{k} {v:.4f}" for k, v in valid.items()), flush=True)
+        if valid[config["eval_metric"]] > best:
+            best, best_epoch = valid[config["eval_metric"]], epoch
+            model.saver.save(model.sess, best_path)
+    if not best_epoch:
+        raise ValueError(f"valid {config['eval_metric']} never improved (nan scores?)")
+    model.load_model(best_path)
+    print(f"best epoch: {best_epoch}", flush=True)
+    return history, best_epoch
+
+
+def run(config):
+    """Build, train and evaluate the configured model.
+
+    Args:
+        config (dict): ``model``, ``hparams`` (flat Recommenders hparams), ``seed``,
+            ``train_file``/``valid_file``/``test_file``, ``valid_num_ngs``/``test_num_ngs``,
+            ``eval_min_seq_length``, ``eval_metric`` and ``model_dir``.
+
+    Returns:
+        dict: The result (status, valid and test metrics, timings, parameter count).
+    """
+    from recommenders.models.deeprec.deeprec_utils import prepare_hparams
+
+    hparams = prepare_hparams(**config["hparams"])  # checks the values before the imports
+    model_cls, iterator_cls = load_classes(config["model"])
+    start = time.time()
+    model = model_cls(hparams, seeded(iterator_cls, config["seed"]), seed=config["seed"])
+    history, best_epoch = train(model, config)
+    train_seconds = time.time() - start
+    test, test_lines = evaluate_file(model, config, "test")
+    valid = next(h["valid"] for h in history if h["epoch"] == best_epoch)
+    return {"model": config["model"], "status": "ok", "valid": valid, "test": test,
+            "test_lines": test_lines, "best_epoch": best_epoch,
+            "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
+            "params": count_parameters(model), "history": history,
+            "hparams": config["hparams"]}
+
+
+def main(argv=None):
+    """Entry point: read the configuration, run, write the result JSON.
+
+    Args:
+        argv (list): Arguments (default: sys.argv[1:]).
+
+    Returns:
+        int: 0 on success, 1 on failure (the result JSON then holds the error).
+    """
+    p = argparse.ArgumentParser(prog="python -m clsr_tf.baselines.recommenders_runner",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", required=True, help="run configuration (JSON, see run())")
+    p.add_argument("--output", required=True, help="where the result JSON goes")
+    args = p.parse_args(argv)
+    with open(args.config) as f:
+        config = json.load(f)
+    try:
+        result, status = run(config), 0
+    except Exception as err:  # reported to the parent in the result file
+        traceback.print_exc()
+        result = {"model": config.get("model"), "status": f"{type(err).__name__}: {err}"}
+        status = 1
+    write_atomic(args.output, json.dumps(result, indent=2))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""In-process runs of the Keras models (CLSR and SURGE) for ``clsr_tf.compare``.
+
+Both train through ``CLSRSequentialModel``'s loop (early stopping on valid GAUC, the best
+epoch's weights kept) and score through ``clsr_tf.evaluation.evaluate``, exactly as
+``python -m clsr_tf.train`` does for CLSR.
+"""
+
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from clsr_tf.baselines.surge import SURGEModel, surge_hparams
+from clsr_tf.data.iterator import output_signature
+from clsr_tf.evaluation import evaluate
+from clsr_tf.sequential import CLSRSequentialModel, make_batches
+
+
+class SURGESequentialModel(CLSRSequentialModel):
+    """``CLSRSequentialModel``'s fit/run_eval/score/predict for SURGE.
+
+    Args:
+        hparams (HParams or dict): SURGE hyper-parameters (``surge_hparams``).
+        loader (str): ``fast`` or ``recommenders`` (see ``make_batches``).
+        verbose (int): Keras progress output during ``fit``.
+    """
+
+    def __init__(self, hparams, loader="fast", verbose=1):
+        # The parent builds a CLSRModel from CLSR-only hparams; the same steps for SURGE:
+        hp = surge_hparams(hparams)
+        tf.keras.utils.set_random_seed(hp["seed"])
+        self.model = SURGEModel(hp)
+        self.hp = dict(self.model.hp)
+        self.model.build_from_shape(self.hp["max_seq_length"])
+        self.model.compile(optimizer=tf.keras.optimizers.Adam(self.hp["learning_rate"]))
+        self.batches = make_batches(self.hp, loader)
+        self.verbose = verbose
+        self.best_epoch = 0
+        self.history = []
+        self._score_fn = tf.function(self._score_batch, input_signature=[
+            output_signature(self.hp["max_seq_length"])])
+
+    def _score_batch(self, batch):
+        pred = self.model.forward(batch, training=False)["pred"][:, 0]
+        return pred, tf.fill(tf.shape(pred), np.nan)  # SURGE has no fusion weight alpha
+
+    def run_eval(self, filename, num_ngs):
+        """Evaluate a file of groups (1 positive + ``num_ngs`` negatives).
+
+        Args:
+            filename (str): A Recommenders sequential file.
+            num_ngs (int): Negatives per positive in the file.
+
+        Returns:
+            dict: Metrics of ``clsr_tf.evaluation.evaluate``.
+        """
+        s = self.score(filename)
+        return evaluate(s["users"], s["labels"], s["preds"], num_ngs + 1, self.hp["metrics"],
+                        self.hp["pairwise_metrics"])
+
+
+FACADES = {"clsr": CLSRSequentialModel, "surge": SURGESequentialModel}
+
+
+def count_parameters(model):
+    """Number of trainable parameters of a Keras model.
+
+    Args:
+        model (tf.keras.Model): A built model.
+
+    Returns:
+        int: Parameter count.
+    """
+    return int(sum(np.prod(v.shape) for v in model.trainable_weights))
+
+
+def run_in_process(name, hp, output_dir, loader="fast", verbose=0):
+    """Train, select the best epoch on valid GAUC and evaluate the test file.
+
+    Args:
+        name (str): ``clsr`` or ``surge``.
+        hp (dict): The model's hyper-parameters (with ``data_dir`` and the file names).
+        output_dir (str): Checkpoints, best weights and TensorBoard logs.
+        loader (str): ``fast`` or ``recommenders``.
+        verbose (int): Keras progress output.
+
+    Returns:
+        dict: ``status`` ``ok``, ``valid``/``test`` metrics, ``test_lines``, ``best_epoch``,
+        ``epochs_run``, ``train_seconds``, ``params``, ``history`` and ``hparams``.
+    """
+    path = lambda key: os.path.join(hp["data_dir"], hp[key])  # noqa: E731
+    start = time.time()
+    runner = FACADES[name](hp, loader=loader, verbose=verbose)
+    runner.fit(path("train_file"), path("valid_file"), hp["valid_num_ngs"],
+               output_dir=output_dir)
+    train_seconds = time.time() - start
+    scores = runner.score(path("test_file"))
+    test = evaluate(scores["users"], scores["labels"], scores["preds"],
+                    runner.hp["test_num_ngs"] + 1, runner.hp["metrics"],
+                    runner.hp["pairwise_metrics"])
+    best = next(h for h in runner.history if h["epoch"] == runner.best_epoch)
+    return {"model": name, "status": "ok", "valid": best["valid"], "test": test,
+            "test_lines": len(scores["preds"]), "best_epoch": runner.best_epoch,
+            "epochs_run": len(runner.history), "train_seconds": round(train_seconds, 1),
+            "params": count_parameters(runner.model), "history": runner.history,
+            "hparams": dict(runner.hp)}

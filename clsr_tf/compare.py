@@ -1,0 +1,418 @@
+"""``python -m clsr_tf.compare``: CLSR and the baselines side by side on one data set.
+
+The data set is prepared once (the shared ``--hparams``, as ``clsr_tf.train`` does); every
+model trains on the same train file with early stopping on the valid GAUC and scores the same
+test lines (1 positive + ``test_num_ngs`` sampled negatives) through
+``clsr_tf.evaluation.evaluate``. CLSR and SURGE run in this process; Recommenders' models each
+run in a subprocess (``clsr_tf.baselines.recommenders_runner``), since importing them turns
+eager execution off for the whole process.
+
+Outputs in ``--output-dir``: ``<model>/result.json`` per model (a rerun skips the models that
+have one unless ``--force``), ``comparison.csv`` and ``comparison.md``.
+Exit status: 0 when every model ran, 1 when one or more failed (their rows say why), 2 on bad
+input (shared hyper-parameters, data files).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+from clsr_tf.baselines import RECOMMENDERS_MODELS
+from clsr_tf.hparams import PREPARE_PREFIX, SCHEMA, HParamsError, parse_override, read_yaml
+
+IN_PROCESS = ("clsr", "surge")
+MODELS = ("clsr", "sli_rec", "surge", "gru", "caser", "a2svd", "nextitnet", "sum")
+EXIT_MODEL_FAILED = 1
+EXIT_BAD_INPUT = 2
+# Runner output lines echoed while a subprocess trains.
+_ECHO = ("epoch", "early stop", "best epoch")
+
+
+def build_parser():
+    """The command-line interface.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    p = argparse.ArgumentParser(
+        prog="python -m clsr_tf.compare",
+        description="Train CLSR and baselines on the same prepared data set, early-stop each "
+                    "on valid GAUC, score the same test lines, write comparison.csv/.md.")
+    p.add_argument("--hparams", required=True,
+                   help="shared YAML (data set and protocol), e.g. hparams/movielens.yaml; "
+                        "CLSR's hyper-parameters")
+    p.add_argument("--models", default=",".join(MODELS),
+                   help=f"comma-separated models (default: {','.join(MODELS)})")
+    p.add_argument("--data-dir", help="folder of the prepared data set (default: the YAML's "
+                                      "data_dir, relative to the YAML)")
+    p.add_argument("--output-dir", help="folder of the results (default: runs/compare_<yaml "
+                                        "name>)")
+    p.add_argument("--baseline-hparams",
+                   help="folder of the baselines' YAMLs (default: baselines/ next to --hparams)")
+    p.add_argument("--epochs", type=int, help="number of epochs of every model")
+    p.add_argument("--force", action="store_true",
+                   help="rerun the models whose result.json exists")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a hyper-parameter, YAML-typed; repeatable. KEY applies to "
+                        "every model that has it (CLSR's keys also set the shared data and "
+                        "protocol); MODEL.KEY to one model (e.g. --set sli_rec.hidden_size=16)")
+    p.add_argument("--loader", choices=("fast", "recommenders"), default="fast",
+                   help="batch reader of CLSR and SURGE (default: fast)")
+    p.add_argument("--quiet", action="store_true", help="no per-step progress bar")
+    return p
+
+
+def split_overrides(overrides, models):
+    """Separate ``key`` overrides from ``model.key`` ones.
+
+    ``model.key`` of a known model that is not compared is dropped; of an unknown model it
+    is an error.
+
+    Args:
+        overrides (dict): key or ``model.key`` -> value.
+        models (list): Compared model names.
+
+    Returns:
+        tuple: (plain dict, {model: dict}).
+    """
+    plain, per_model = {}, {name: {} for name in models}
+    for key, value in overrides.items():
+        name, _, sub = key.rpartition(".")
+        if not name:
+            plain[key] = value
+        elif name in per_model:
+            per_model[name][sub] = value
+        elif name not in MODELS:  # a known model that is not compared is ignored
+            raise HParamsError(f"--set {key}: unknown model '{name}' (known: "
+                               f"{', '.join(MODELS)})")
+    return plain, per_model
+
+
+def metric_columns(pairwise_metrics):
+    """Table metric columns: AUC, GAUC, MRR and NDCG at the configured ks.
+
+    Args:
+        pairwise_metrics (list): The shared ``pairwise_metrics``.
+
+    Returns:
+        list: Metric names as ``clsr_tf.evaluation.evaluate`` returns them.
+    """
+    ks = [k for m in pairwise_metrics if m.startswith("ndcg@") for k in m[5:].split(";")]
+    return ["auc", "gauc", "mean_mrr"] + [f"ndcg@{k}" for k in ks]
+
+
+class Comparison:
+    """Side-by-side runs of CLSR and the baselines on one prepared data set.
+
+    Args:
+        hparams_file (str): Shared YAML (data set, protocol, CLSR's hyper-parameters).
+        models (list): Model names (``MODELS``; an unknown one gets an error row).
+        data_dir (str): Prepared data folder (default: the YAML's ``data_dir``).
+        output_dir (str): Results folder (default: ``runs/compare_<yaml name>``).
+        epochs (int): Epochs of every model (default: the YAML's).
+        overrides (dict): ``key`` (every model that has it) or ``model.key`` -> value.
+        baseline_dir (str): Folder of ``<model>.yaml`` for the baselines (default:
+            ``baselines/`` next to ``hparams_file``).
+        loader (str): Batch reader of CLSR and SURGE.
+        verbose (int): Keras progress output (0, 1 bar, 2 one line per epoch).
+    """
+
+    def __init__(self, hparams_file, models=MODELS, data_dir=None, output_dir=None, epochs=None,
+                 overrides=None, baseline_dir=None, loader="fast", verbose=0):
+        from clsr_tf.hparams import as_dict, load_hparams
+
+        self.models = list(dict.fromkeys(models))
+        self.plain, self.per_model = split_overrides(overrides or {}, self.models)
+        self.baseline_dir = baseline_dir or os.path.join(
+            os.path.dirname(os.path.abspath(hparams_file)), "baselines")
+        self.loader, self.verbose = loader, verbose
+        shared = {k: v for k, v in self.plain.items()
+                  if k in SCHEMA or k.startswith(PREPARE_PREFIX)}
+        if epochs is not None:
+            shared["epochs"] = epochs
+        if data_dir:
+            shared["data_dir"] = os.path.abspath(data_dir)
+        self.hp = as_dict(load_hparams(hparams_file, **shared))
+        if not self.hp["data_dir"]:
+            raise HParamsError(f"{hparams_file}: no data_dir; set it in the YAML or pass "
+                               "--data-dir")
+        self.output_dir = output_dir or os.path.join(
+            "runs", "compare_" + os.path.splitext(os.path.basename(hparams_file))[0])
+        self._check_plain_keys()
+        self.columns = metric_columns(self.hp["pairwise_metrics"])
+
+    def _baseline_yaml(self, name):
+        return read_yaml(os.path.join(self.baseline_dir, f"{name}.yaml"))
+
+    def _check_plain_keys(self):
+        from clsr_tf.baselines.surge import SURGE_SCHEMA
+
+        known = set(SCHEMA) | (set(SURGE_SCHEMA) if "surge" in self.models else set())
+        for name in set(self.models) & set(RECOMMENDERS_MODELS):
+            try:
+                known |= set(self._baseline_yaml(name))
+            except (OSError, HParamsError):
+                pass  # reported in that model's row
+        unknown = [k for k in self.plain if k not in known and not k.startswith(PREPARE_PREFIX)]
+        if unknown:
+            raise HParamsError(f"--set {unknown[0]}: no compared model has this "
+                               "hyper-parameter")
+
+    # ---- one model ---------------------------------------------------------------------
+    def model_hparams(self, name):
+        """The hyper-parameters a model runs with.
+
+        Args:
+            name (str): A key of ``MODELS``.
+
+        Returns:
+            dict: CLSR and SURGE: validated clsr_tf hparams; Recommenders models: flat
+            Recommenders hparams (their YAML, the data set and the shared protocol).
+        """
+        from clsr_tf.baselines.recommenders_runner import PROTOCOL_KEYS, build_hparams
+        from clsr_tf.baselines.surge import SURGE_SCHEMA, surge_hparams
+        from clsr_tf.data.iterator import vocab_paths
+        from clsr_tf.hparams import as_dict
+
+        own = self.per_model[name]
+        if name == "clsr":
+            return as_dict(dict(self.hp, **own))
+        yaml_values = self._baseline_yaml(name)
+        if name == "surge":
+            values = dict(self.hp, **yaml_values)
+            values.update({k: self.hp[k] for k in PROTOCOL_KEYS})
+            values.update({k: v for k, v in self.plain.items()
+                           if k in SCHEMA or k in SURGE_SCHEMA}, **own)
+            return surge_hparams(values, f"{self.baseline_dir}/surge.yaml")
+        values = dict(yaml_values, **{k: v for k, v in self.plain.items() if k in yaml_values})
+        hp = build_hparams(values, self.hp, vocab_paths(self.hp),
+                           os.path.join(self.output_dir, name))
+        hp.update(own)
+        return hp
+
+    def _run_subprocess(self, name, hp, model_dir):
+        from clsr_tf.sequential import write_atomic
+
+        path = lambda key: os.path.join(self.hp["data_dir"], self.hp[key])  # noqa: E731
+        config = {"model": name, "hparams": hp, "seed": self.hp["seed"],
+                  "train_file": path("train_file"), "valid_file": path("valid_file"),
+                  "test_file": path("test_file"), "valid_num_ngs": self.hp["valid_num_ngs"],
+                  "test_num_ngs": self.hp["test_num_ngs"],
+                  "eval_min_seq_length": self.hp["min_seq_length"], "eval_metric": "gauc",
+                  "model_dir": os.path.abspath(model_dir)}
+        config_path = os.path.join(model_dir, "runner_config.json")
+        out_path = os.path.join(model_dir, "runner_result.json")
+        log_path = os.path.join(model_dir, "runner.log")
+        write_atomic(config_path, json.dumps(config, indent=2))
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        command = [sys.executable, "-m", "clsr_tf.baselines.recommenders_runner",
+                   "--config", config_path, "--output", out_path]
+        tail = []
+        with open(log_path, "w") as log, subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                env=env) as proc:
+            for line in proc.stdout:
+                log.write(line)
+                tail = (tail + [line.strip()])[-5:]
+                if line.startswith(_ECHO):
+                    print(f"[{name}] {line}", end="", flush=True)
+        if os.path.exists(out_path):
+            with open(out_path) as f:
+                result = json.load(f)
+        else:
+            how = (f"killed by signal {-proc.returncode} (out of memory?)"
+                   if proc.returncode < 0 else f"exited with status {proc.returncode}")
+            result = {"status": f"runner {how}: {' | '.join(t for t in tail if t)}"}
+        if result["status"] != "ok":
+            result["status"] += f" (log: {log_path})"
+        return result
+
+    def run_model(self, name):
+        """Train and evaluate one model (its folder is replaced).
+
+        Args:
+            name (str): Model name.
+
+        Returns:
+            dict: The result (``status`` ``ok`` or the error).
+        """
+        from clsr_tf.baselines.runner import run_in_process
+
+        if name not in MODELS:
+            raise ValueError(f"unknown model '{name}' (known: {', '.join(MODELS)})")
+        model_dir = os.path.join(self.output_dir, name)
+        shutil.rmtree(model_dir, ignore_errors=True)
+        os.makedirs(model_dir)
+        hp = self.model_hparams(name)
+        if name in IN_PROCESS:
+            return run_in_process(name, hp, model_dir, self.loader, self.verbose)
+        return self._run_subprocess(name, hp, model_dir)
+
+    # ---- all models --------------------------------------------------------------------
+    def run(self, force=False):
+        """Prepare the data, run every model (or reuse its result), write the tables.
+
+        Args:
+            force (bool): Rerun models whose ``result.json`` exists.
+
+        Returns:
+            pandas.DataFrame: One row per model (see ``table``).
+        """
+        from clsr_tf.sequential import write_atomic
+        from clsr_tf.train import prepare_data
+
+        prepare_data(self.hp)
+        os.makedirs(self.output_dir, exist_ok=True)
+        results = []
+        for i, name in enumerate(self.models, 1):
+            path = os.path.join(self.output_dir, name, "result.json")
+            if os.path.exists(path) and not force:
+                print(f"== {name} ({i}/{len(self.models)}): {path} exists, skipped "
+                      "(--force reruns it)", flush=True)
+                with open(path) as f:
+                    results.append(json.load(f))
+                continue
+            print(f"== {name} ({i}/{len(self.models)})", flush=True)
+            try:
+                result = self.run_model(name)
+            except Exception as err:  # one model's failure must not lose the others
+                result = {"status": f"{type(err).__name__}: {err}"}
+            result["model"] = name
+            result["status"] = " ".join(str(result["status"]).split())
+            if result["status"] == "ok":
+                write_atomic(path, json.dumps(result, indent=2))
+            print(f"== {name}: {result['status']}", flush=True)
+            results.append(result)
+        table = self.table(results)
+        write_atomic(os.path.join(self.output_dir, "comparison.csv"), table.to_csv(index=False))
+        write_atomic(os.path.join(self.output_dir, "comparison.md"), self.markdown(table))
+        lines = {r["test_lines"] for r in results if r["status"] == "ok"}
+        if len(lines) > 1:
+            print(f"warning: the models scored different numbers of test lines {sorted(lines)}")
+        return table
+
+    def table(self, results):
+        """One row per model: test metrics, training time, epochs, parameters, status.
+
+        Args:
+            results (list): Result dicts.
+
+        Returns:
+            pandas.DataFrame: Columns ``model``, the metric columns, ``train_seconds``,
+            ``epochs_run``, ``params``, ``status``.
+        """
+        rows = [dict({"model": r["model"]},
+                     **{c: r.get("test", {}).get(c, np.nan) for c in self.columns},
+                     train_seconds=r.get("train_seconds", np.nan),
+                     epochs_run=r.get("epochs_run", np.nan), params=r.get("params", np.nan),
+                     status=r["status"]) for r in results]
+        table = pd.DataFrame(rows, columns=["model", *self.columns, "train_seconds",
+                                            "epochs_run", "params", "status"])
+        return table.astype({"epochs_run": "Int64", "params": "Int64"})
+
+    def _cells(self, table, mark):
+        """Formatted cells; the best value of each metric column goes through ``mark``."""
+        rounded = table[self.columns].astype(float).round(4)
+        is_best = rounded.eq(rounded.max())
+        cells = []
+        for i, row in table.iterrows():
+            line = [row["model"]]
+            for c in self.columns:
+                text = "" if pd.isna(row[c]) else f"{rounded.at[i, c]:.4f}"
+                line.append(mark(text) if is_best.at[i, c] else text)
+            line += ["" if pd.isna(row[c]) else fmt.format(row[c]) for c, fmt in
+                     (("train_seconds", "{:.1f}"), ("epochs_run", "{:.0f}"), ("params", "{:,.0f}"))]
+            cells.append(line + [row["status"]])
+        return ["model", *self.columns, "train_s", "epochs", "params", "status"], cells
+
+    def markdown(self, table):
+        """The table as Markdown (best value per metric column in bold).
+
+        Args:
+            table (pandas.DataFrame): From ``table``.
+
+        Returns:
+            str: Markdown text.
+        """
+        header, cells = self._cells(table, lambda t: f"**{t}**")
+        hp = self.hp
+        lines = [f"# Side by side: {hp['dataset']} ({hp['data_dir']})", "",
+                 f"Test: 1 positive + {hp['test_num_ngs']} sampled negatives per line; early "
+                 f"stopping on valid GAUC (epochs <= {hp['epochs']}, patience "
+                 f"{hp['EARLY_STOP']}); best value per metric in bold. `gauc` is the paper's "
+                 "GAUC (per-user AUC weighted by lines).", "",
+                 "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+        return "\n".join(lines) + "\n"
+
+    def text(self, table):
+        """The table for a terminal (best value per metric column marked ``*``).
+
+        Args:
+            table (pandas.DataFrame): From ``table``.
+
+        Returns:
+            str: Fixed-width text.
+        """
+        header, cells = self._cells(table, lambda t: f"{t}*")
+        rows = [header] + [[c if len(c) <= 60 else c[:57] + "..." for c in row] for row in cells]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        out = ["  ".join(c.ljust(w) if i in (0, len(header) - 1) else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+        return "\n".join(out) + "\n* best value of the column"
+
+
+def compare(hparams_file, models=MODELS, force=False, **kwargs):
+    """Run a comparison and return its table (see ``Comparison``).
+
+    Args:
+        hparams_file (str): Shared YAML.
+        models (list): Model names.
+        force (bool): Rerun models whose result exists.
+        **kwargs: Other ``Comparison`` arguments.
+
+    Returns:
+        pandas.DataFrame: One row per model.
+    """
+    return Comparison(hparams_file, models, **kwargs).run(force=force)
+
+
+def main(argv=None):
+    """Entry point.
+
+    Args:
+        argv (list): Arguments (default: sys.argv[1:]).
+
+    Returns:
+        int: Exit status.
+    """
+    from clsr_tf.data.errors import DataFormatError
+
+    args = build_parser().parse_args(argv)
+    try:
+        overrides = dict(parse_override(s) for s in args.set)
+        comparison = Comparison(
+            args.hparams, [m.strip() for m in args.models.split(",") if m.strip()],
+            data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
+            overrides=overrides, baseline_dir=args.baseline_hparams, loader=args.loader,
+            verbose=0 if args.quiet else 1 if sys.stdout.isatty() else 2)
+        table = comparison.run(force=args.force)
+    except (HParamsError, DataFormatError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(comparison.text(table))
+    print(f"wrote {os.path.join(comparison.output_dir, 'comparison.md')} and comparison.csv")
+    return 0 if (table["status"] == "ok").all() else EXIT_MODEL_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""``python -m clsr_tf.compare`` on a small synthetic data set, and the GRU/SUM import shim."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from clsr_tf import compare
+from clsr_tf.hparams import HParamsError
+
+HPARAMS = os.path.join(os.path.dirname(__file__), "..", "hparams", "synthetic.yaml")
+# Tiny models: one epoch of each takes seconds on two cores (most of it graph tracing).
+SMALL = ["max_seq_length=10", "item_embedding_dim=12", "cate_embedding_dim=4",
+         "user_embedding_dim=16", "hidden_size=16", "att_fcn_layer_sizes=[16,8]",
+         "layer_sizes=[16,8]", "attention_size=16", "batch_size=100", "learning_rate=0.005",
+         "write_tfevents=false", "surge.pool_length=4"]
+COLUMNS = ["model", "auc", "gauc", "mean_mrr", "ndcg@2", "ndcg@4", "ndcg@6", "train_seconds",
+           "epochs_run", "params", "status"]
+OK = ["clsr", "sli_rec", "surge"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from clsr_tf.data.prepare import prepare_dataset
+
+    path = str(tmp_path_factory.mktemp("synthetic"))
+    prepare_dataset("synthetic", None, path, max_seq_length=10, seed=42, n_users=150,
+                    interactions_per_user=30)
+    return path
+
+
+def run_cli(data_dir, out, models, *extra):
+    sets = [a for s in SMALL for a in ("--set", s)]
+    return compare.main(["--hparams", HPARAMS, "--data-dir", data_dir, "--output-dir", str(out),
+                         "--models", ",".join(models), "--epochs", "1", "--quiet", *sets,
+                         *extra])
+
+
+@pytest.fixture(scope="module")
+def first_run(data_dir, tmp_path_factory):
+    """clsr, sli_rec and surge succeed; caser's runner fails on a bad value; foo is unknown."""
+    out = tmp_path_factory.mktemp("compare")
+    status = run_cli(data_dir, out, OK + ["caser", "foo"], "--set", "caser.n_v=many")
+    return status, out
+
+
+def test_comparison_writes_both_tables_and_error_rows(first_run, capsys):
+    status, out = first_run
+    assert status == compare.EXIT_MODEL_FAILED
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table.columns) == COLUMNS
+    assert list(table["model"]) == OK + ["caser", "foo"]
+    ok = table.set_index("model").loc[OK]
+    assert (ok["status"] == "ok").all()
+    assert ok[COLUMNS[1:7]].ge(0).all().all() and ok[COLUMNS[1:7]].le(1).all().all()
+    assert (ok["epochs_run"] == 1).all() and ok["params"].gt(1000).all()
+    # One epoch on this data (seeded, so repeatable): test AUC clsr 0.63, sli_rec 0.55,
+    # surge 0.61 (random: 0.5).
+    assert ok["auc"].gt(0.52).all()
+    caser, foo = table.set_index("model").loc[["caser", "foo"], "status"]
+    assert "runner.log" in caser and os.path.exists(out / "caser" / "runner.log")
+    assert "unknown model 'foo'" in foo
+    for name in OK:
+        result = json.loads((out / name / "result.json").read_text())
+        assert result["status"] == "ok" and result["best_epoch"] == 1
+        assert {"auc", "gauc", "group_auc", "mean_mrr", "ndcg@2"} <= set(result["test"])
+    assert len({json.loads((out / n / "result.json").read_text())["test_lines"]
+                for n in OK}) == 1  # the same test lines for every model
+    assert not (out / "caser" / "result.json").exists()  # failures are retried on a rerun
+    markdown = (out / "comparison.md").read_text()
+    for column in ("auc", "gauc", "mean_mrr", "ndcg@2", "params", "status"):
+        assert f" {column} |" in markdown
+    best = table[COLUMNS[1:7]].max()
+    assert f"**{best['gauc']:.4f}**" in markdown and f"**{best['ndcg@2']:.4f}**" in markdown
+    assert markdown.count("**") >= 2 * 6  # at least one bold value per metric column
+
+
+def test_baselines_ran_in_subprocesses_so_eager_is_still_on(first_run):
+    assert tf.executing_eagerly()
+    assert "recommenders.models.deeprec.models.base_model" not in sys.modules
+
+
+def test_rerun_skips_existing_results(first_run, data_dir, capsys):
+    _, out = first_run
+    stamps = {n: os.stat(out / n / "result.json").st_mtime_ns for n in OK}
+    before = pd.read_csv(out / "comparison.csv").set_index("model").loc[OK]
+    assert run_cli(data_dir, out, OK) == 0
+    text = capsys.readouterr().out
+    assert all(f"== {n} " in text and "skipped" in text for n in OK)
+    assert {n: os.stat(out / n / "result.json").st_mtime_ns for n in OK} == stamps
+    after = pd.read_csv(out / "comparison.csv").set_index("model")
+    pd.testing.assert_frame_equal(after, before, check_dtype=False)
+    assert "*" in text.split("== surge")[-1]  # the terminal table marks the best values
+
+
+def test_force_reruns_models_with_results(first_run, data_dir, tmp_path, monkeypatch):
+    _, out = first_run
+    for name in OK:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "result.json").write_text((out / name / "result.json").read_text())
+    calls = []
+
+    def fake_run_model(self, name):
+        calls.append(name)
+        return dict(json.loads((out / name / "result.json").read_text()), train_seconds=0.5)
+
+    monkeypatch.setattr(compare.Comparison, "run_model", fake_run_model)
+    assert run_cli(data_dir, tmp_path, OK) == 0
+    assert calls == []
+    assert run_cli(data_dir, tmp_path, OK, "--force") == 0
+    assert calls == OK
+    assert (pd.read_csv(tmp_path / "comparison.csv")["train_seconds"] == 0.5).all()
+
+
+def test_bad_shared_input_exits_with_2(data_dir, tmp_path, capsys):
+    assert run_cli(data_dir, tmp_path, OK, "--set", "no_such_key=1") == compare.EXIT_BAD_INPUT
+    assert "no_such_key" in capsys.readouterr().err
+    assert run_cli(data_dir, tmp_path, ["clsr"], "--set", "gruu.hidden_size=8") == 2
+    assert "gruu" in capsys.readouterr().err
+    assert run_cli(data_dir, tmp_path, OK, "--set", "max_seq_length=ten") == 2
+    assert not (tmp_path / "comparison.csv").exists()
+
+
+def test_overrides_reach_the_models_that_have_the_key(data_dir, tmp_path):
+    comparison = compare.Comparison(
+        HPARAMS, ["clsr", "sli_rec", "caser", "surge"], data_dir=data_dir, output_dir=tmp_path,
+        epochs=3, overrides={"hidden_size": 16, "n_v": 4, "sli_rec.attention_size": 8,
+                             "surge.pool_length": 2, "batch_size": 50})
+    clsr, sli_rec, caser, surge = (comparison.model_hparams(n)
+                                   for n in ("clsr", "sli_rec", "caser", "surge"))
+    assert clsr["hidden_size"] == sli_rec["hidden_size"] == surge["hidden_size"] == 16
+    assert "hidden_size" not in caser and caser["n_v"] == 4 and "n_v" not in sli_rec
+    assert sli_rec["attention_size"] == 8 and surge["pool_length"] == 2
+    for hp in (clsr, sli_rec, caser, surge):  # the shared protocol
+        assert hp["epochs"] == 3 and hp["batch_size"] == 50 and hp["max_seq_length"] == 20
+    assert os.path.isabs(sli_rec["item_vocab"]) and sli_rec["item_vocab"].startswith(data_dir)
+    assert compare.split_overrides({"surge.pool_length": 2}, ["clsr"]) == ({}, {"clsr": {}})
+    with pytest.raises(HParamsError, match="sruge"):
+        compare.split_overrides({"sruge.pool_length": 2}, ["surge"])
+
+
+def test_every_model_has_a_runner_and_a_yaml():
+    from clsr_tf.baselines import RECOMMENDERS_MODELS
+    from clsr_tf.hparams import read_yaml
+
+    assert set(compare.MODELS) == set(compare.IN_PROCESS) | set(RECOMMENDERS_MODELS)
+    folder = os.path.join(os.path.dirname(HPARAMS), "baselines")
+    for name in set(compare.MODELS) - {"clsr"}:
+        assert read_yaml(os.path.join(folder, f"{name}.yaml")), name
+
+
+def test_metric_columns_follow_the_configured_ks():
+    assert compare.metric_columns(["mean_mrr", "ndcg@2;10", "hit@2"]) == [
+        "auc", "gauc", "mean_mrr", "ndcg@2", "ndcg@10"]
+
+
+def test_legacy_rnn_shim_lets_gru_and_sum_import():
+    code = (
+        "import importlib\n"
+        "seq = 'recommenders.models.deeprec.models.sequential.'\n"
+        "try:\n"
+        "    importlib.import_module(seq + 'gru')\n"
+        "    raise SystemExit('GRUModel imported without the shim: is the shim still needed?')\n"
+        "except ModuleNotFoundError as err:\n"
+        "    assert 'legacy_rnn' in str(err), err\n"
+        "from clsr_tf.baselines.compat import install_legacy_rnn_shim\n"
+        "install_legacy_rnn_shim()\n"
+        "from recommenders.models.deeprec.models.sequential.gru import GRUModel\n"
+        "from recommenders.models.deeprec.models.sequential.sum import SUMModel\n"
+        "print('imported', GRUModel.__name__, SUMModel.__name__)\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "imported GRUModel SUMModel" in proc.stdout
