@@ -16,7 +16,6 @@ import os
 import shutil
 import sys
 
-EXIT_BAD_INPUT = 2
 SIGNATURE = "serving_default"
 # Batch arrays CLSRModel.forward reads (shared/DESIGN.md section 3), the signature's inputs.
 SERVING_KEYS = ("users", "items", "cates", "item_history", "item_cate_history", "mask",
@@ -242,6 +241,16 @@ def build_parser():
     return p
 
 
+def run(args):
+    """Export the weights of ``args.weights`` to ``args.output``.
+
+    Args:
+        args (argparse.Namespace): Parsed command line.
+    """
+    model = load_trained(hparams_from_args(args), args.weights)
+    print(f"wrote {export_saved_model(model.model, args.output)}")
+
+
 def main(argv=None):
     """Entry point.
 
@@ -249,18 +258,11 @@ def main(argv=None):
         argv (list): Arguments (default: sys.argv[1:]).
 
     Returns:
-        int: Exit status.
+        int: Exit status (``clsr_tf.cli.run_command``).
     """
-    from clsr_tf.hparams import HParamsError
+    from clsr_tf.cli import run_command
 
-    args = build_parser().parse_args(argv)
-    try:
-        model = load_trained(hparams_from_args(args), args.weights)
-    except (HParamsError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(f"wrote {export_saved_model(model.model, args.output)}")
-    return 0
+    return run_command(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

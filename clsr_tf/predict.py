@@ -17,8 +17,7 @@ import argparse
 import os
 import sys
 
-from clsr_tf.data.errors import DataFormatError
-from clsr_tf.export import EXIT_BAD_INPUT, add_hparams_arguments
+from clsr_tf.export import add_hparams_arguments
 from clsr_tf.hparams import HParamsError
 
 
@@ -83,9 +82,6 @@ def run(args):
 
     Args:
         args (argparse.Namespace): Parsed command line.
-
-    Returns:
-        int: Lines scored.
     """
     from clsr_tf.export import hparams_from_args, keras_scorer, load_scorer, load_trained
     from clsr_tf.sequential import make_batches
@@ -104,7 +100,8 @@ def run(args):
         model = load_trained(hp, args.weights, args.loader)
         scorer = keras_scorer(model.model)
     batches = make_batches(hp, args.loader)(args.input, 0)
-    return write_scores(scorer, batches, args.output, args.with_alpha)
+    rows = write_scores(scorer, batches, args.output, args.with_alpha)
+    print(f"wrote {rows} scores to {args.output}")
 
 
 def main(argv=None):
@@ -114,16 +111,11 @@ def main(argv=None):
         argv (list): Arguments (default: sys.argv[1:]).
 
     Returns:
-        int: Exit status.
+        int: Exit status (``clsr_tf.cli.run_command``).
     """
-    args = build_parser().parse_args(argv)
-    try:
-        rows = run(args)
-    except (HParamsError, DataFormatError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(f"wrote {rows} scores to {args.output}")
-    return 0
+    from clsr_tf.cli import run_command
+
+    return run_command(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
