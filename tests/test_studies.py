@@ -156,16 +156,16 @@ def test_study_cli_writes_table_markdown_and_plot(data_dir, weights, tmp_path, a
 
 
 def test_ablation_subset_writes_every_column(data_dir, tmp_path):
-    assert run_study(data_dir, tmp_path, "ablations", "--only", "no_contrastive,rnn_gru",
+    assert run_study(data_dir, tmp_path, "ablations", "--only", "rnn_gru,rnn_lstm",
                      "--epochs", "1") == 0
     table = pd.read_csv(tmp_path / "ablations.csv", keep_default_na=False)
-    assert list(table["name"]) == ["no_contrastive", "rnn_gru"]
+    assert list(table["name"]) == ["rnn_gru", "rnn_lstm"]
     assert list(table.columns[:len(ablations.HEAD)]) == list(ablations.HEAD)
     for key in ("auc", "logloss", "mean_mrr", "ndcg@2", "hit@2", "group_auc", "gauc",
                 "mean_alpha"):
         assert key in table.columns
     assert list(table["status"]) == ["ok", "ok"]
-    assert list(table["setting"]) == ["contrastive_loss_weight=0.0", "sequential_model=gru"]
+    assert list(table["setting"]) == ["sequential_model=gru", "sequential_model=lstm"]
     assert (tmp_path / "ablations.png").exists() and (tmp_path / "ablations.md").exists()
 
 
