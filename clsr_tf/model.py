@@ -10,6 +10,11 @@ from clsr_tf.layers import MLP, AdaptiveFusion, AttentionPool, make_rnn
 from clsr_tf.layers.mlp import tnormal
 from clsr_tf.losses import ContrastiveLoss, group_softmax_loss
 
+# Inputs that the rows of a training group share (DESIGN.md section 3).
+HISTORY_KEYS = ("users", "item_history", "item_cate_history", "mask", "time_from_first_action",
+                "time_to_now")
+
+
 def vocab_sizes(hp):
     """Vocabulary sizes from explicit ``*_vocab_size`` hparams or the vocab pickles.
 
@@ -58,6 +63,24 @@ def recent_mask(mask, k):
     """
     position = tf.math.cumsum(mask, axis=1, reverse=True)
     return tf.cast((position >= 1) & (position <= k), mask.dtype)
+
+
+def check_groups(batch, shared, group_size):
+    """Fail unless every row of a group has its group's first row's user and history.
+
+    Args:
+        batch (dict): The batch.
+        shared (dict): The first row of each group, for ``HISTORY_KEYS``.
+        group_size (int): Rows per group.
+
+    Raises:
+        tf.errors.InvalidArgumentError: Naming the first key that differs.
+    """
+    for key in HISTORY_KEYS:
+        tf.debugging.assert_equal(
+            batch[key], tf.repeat(shared[key], group_size, axis=0),
+            message=f"rows of a group of {group_size} differ in {key!r}: training batches "
+                    f"must hold 1 + train_num_ngs rows per line that share the history")
 
 
 @contextlib.contextmanager
@@ -138,21 +161,55 @@ class CLSRModel(tf.keras.Model):
                                            hp["contrastive_length_threshold"])
 
     # ---- forward ---------------------------------------------------------------------
-    def _embed(self, batch, training):
+    def _history_side(self, batch, training):
+        """Everything that reads only the user and the history (not the target item)."""
+        hp = self.hp
         history = tf.concat([self.item_embedding(batch["item_history"]),
                              self.cate_embedding(batch["item_cate_history"])], -1)
-        target = tf.concat([self.item_embedding(batch["items"]),
-                            self.cate_embedding(batch["cates"])], -1)
-        tables = (history, target, self.user_long_embedding(batch["users"]),
-                  self.user_short_embedding(batch["users"]))
-        return tuple(self.embedding_dropout(t, training=training) for t in tables)
+        user_long, user_short = (
+            self.embedding_dropout(table(batch["users"]), training=training)
+            for table in (self.user_long_embedding, self.user_short_embedding))
+        history = self.embedding_dropout(history, training=training)
+        dtype = history.dtype  # float16/bfloat16 under a mixed precision policy
+        mask = tf.cast(batch["mask"], dtype)
+        bool_mask = mask > 0
+        out = {"user_long_embedding": user_long, "user_short_embedding": user_short}
 
-    def forward(self, batch, training=False):
+        # Long-term interest (Eqn 10-13) and its proxy (Eqn 17).
+        out["att_fea_long"], out["att_weights_long"] = self.long_attention(
+            (history, user_long), mask=mask, training=training)
+        out["hist_mean"] = masked_mean(history, mask)
+
+        # Short-term query (Eqn 7), the RNN outputs (Eqn 14) and the proxy (Eqn 18).
+        if self.interest_evolution is not None:
+            out["short_term_intention"] = self.interest_evolution(
+                history, mask=bool_mask, initial_state=[user_short], training=training)
+        else:
+            out["short_term_intention"] = user_short
+        out["hist_recent"] = masked_mean(history, recent_mask(mask, hp["contrastive_recent_k"]))
+        rnn_input = history
+        if hp["sequential_model"] == "time4lstm":
+            rnn_input = tf.concat([history,
+                                   tf.cast(batch["time_from_first_action"], dtype)[:, :, None],
+                                   tf.cast(batch["time_to_now"], dtype)[:, :, None]], -1)
+        rnn_outputs = self.sequence_encoder(rnn_input, mask=bool_mask, training=training)
+        out["rnn_outputs"] = rnn_outputs * mask[:, :, None]
+        state = self.fusion.history_state(history, mask, training=training)
+        if state is not None:
+            out["fusion_state"] = state
+        return out
+
+    def forward(self, batch, training=False, group_size=1):
         """Run the model and return every named intermediate tensor.
 
         Args:
             batch (dict): Arrays of shared/DESIGN.md section 3.
             training (bool): Training mode (batch statistics, dropout).
+            group_size (int): Rows come in groups of this many consecutive rows that share
+                user and history (training batches: 1 + train_num_ngs). Everything that
+                reads only the history then runs once per group; the results are the same
+                as with 1 (batch-norm statistics too, as every history appears equally
+                often), except that dropout draws one mask per group.
 
         Returns:
             dict: ``logit``, ``pred``, ``alpha``, ``att_fea_long`` (u_l), ``att_fea_short``
@@ -161,38 +218,31 @@ class CLSRModel(tf.keras.Model):
             ``user_embedding`` (the fused u), ``target_item_embedding``,
             ``sequence_length``, ``tower_input`` and, when used, ``fusion_state``,
             ``fusion_input`` and ``alpha_logit``.
+
+        Raises:
+            tf.errors.InvalidArgumentError: With ``group_size`` > 1, when the rows of a
+                group differ in user or history.
         """
         hp = self.hp
-        history, target, user_long, user_short = self._embed(batch, training)
-        dtype = history.dtype  # float16/bfloat16 under a mixed precision policy
+        if group_size > 1:
+            shared = {key: batch[key][::group_size] for key in HISTORY_KEYS}
+            check_groups(batch, shared, group_size)
+            out = {key: tf.repeat(value, group_size, axis=0)
+                   for key, value in self._history_side(shared, training).items()}
+        else:
+            out = self._history_side(batch, training)
+        target = self.embedding_dropout(
+            tf.concat([self.item_embedding(batch["items"]),
+                       self.cate_embedding(batch["cates"])], -1), training=training)
+        dtype = target.dtype
         mask = tf.cast(batch["mask"], dtype)
-        bool_mask = mask > 0
-        out = {"target_item_embedding": target, "user_long_embedding": user_long,
-               "user_short_embedding": user_short}
+        out["target_item_embedding"] = target
         out["sequence_length"] = lengths = tf.reduce_sum(tf.cast(batch["mask"], tf.float32), 1)
 
-        # Long-term interest (Eqn 10-13) and its proxy (Eqn 17).
-        out["att_fea_long"], out["att_weights_long"] = self.long_attention(
-            (history, user_long), mask=mask, training=training)
-        out["hist_mean"] = masked_mean(history, mask)
-
-        # Short-term interest (Eqn 14-16) and its proxy (Eqn 18).
-        if self.interest_evolution is not None:
-            intention = self.interest_evolution(history, mask=bool_mask,
-                                                initial_state=[user_short], training=training)
-        else:
-            intention = user_short
-        out["short_term_intention"] = intention
-        out["hist_recent"] = masked_mean(history, recent_mask(mask, hp["contrastive_recent_k"]))
-        rnn_input = history
-        if hp["sequential_model"] == "time4lstm":
-            rnn_input = tf.concat([history,
-                                   tf.cast(batch["time_from_first_action"], dtype)[:, :, None],
-                                   tf.cast(batch["time_to_now"], dtype)[:, :, None]], -1)
-        rnn_outputs = self.sequence_encoder(rnn_input, mask=bool_mask, training=training)
-        out["rnn_outputs"] = rnn_outputs = rnn_outputs * mask[:, :, None]
+        # Short-term interest (Eqn 15-16): the query is [intention, target].
         out["att_fea_short"], out["att_weights_short"] = self.short_attention(
-            (rnn_outputs, tf.concat([intention, target], -1)), mask=mask, training=training)
+            (out["rnn_outputs"], tf.concat([out["short_term_intention"], target], -1)),
+            mask=mask, training=training)
 
         # Adaptive fusion (Eqn 26-28) and prediction (Eqn 29).
         time_to_now = tf.cast(batch["time_to_now"], dtype)
@@ -201,8 +251,8 @@ class CLSRModel(tf.keras.Model):
         else:
             last = tf.maximum(tf.cast(lengths, tf.int32) - 1, 0)
             last_time = tf.gather(time_to_now, last, batch_dims=1)
-        fused = self.fusion((history, target, out["att_fea_long"], out["att_fea_short"],
-                             last_time), mask=mask, training=training)
+        fused = self.fusion((out.get("fusion_state"), target, out["att_fea_long"],
+                             out["att_fea_short"], last_time), training=training)
         out.update(fused)
         out["user_embedding"] = fused["user"]
         out["tower_input"] = tf.concat([fused["user"], target], -1)
@@ -273,7 +323,7 @@ class CLSRModel(tf.keras.Model):
         scaled = isinstance(self.optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
-            out = self.forward(batch, training=True)
+            out = self.forward(batch, training=True, group_size=self.hp["train_num_ngs"] + 1)
             losses = self.compute_losses(batch, out)
             # Gradients are summed over replicas: each replica takes its share of the mean.
             loss = losses["loss"] / replicas

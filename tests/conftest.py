@@ -26,23 +26,26 @@ def random_batch(rng, n_groups=4, group=5, length=10, n_users=30, n_items=60, n_
     rows = n_groups * group
     lengths = np.asarray(lengths if lengths is not None
                          else rng.integers(1, length + 1, n_groups))
-    lengths = np.repeat(lengths, group)
     mask = (np.arange(length)[None, :] < lengths[:, None]).astype(np.float32)
-    hist = rng.integers(1, n_items, (rows, length)).astype(np.int32) * mask.astype(np.int32)
+    hist = rng.integers(1, n_items, (n_groups, length)).astype(np.int32) * mask.astype(np.int32)
     labels = np.zeros((rows, 1), np.float32)
     labels[::group] = 1
+
+    def shared(values, dtype=np.float32):  # the rows of a group share user and history
+        return np.repeat(values, group, axis=0).astype(dtype)
+
     return {
         "labels": labels,
-        "users": np.repeat(rng.integers(1, n_users, n_groups), group).astype(np.int32),
+        "users": shared(rng.integers(1, n_users, n_groups), np.int32),
         "items": rng.integers(1, n_items, rows).astype(np.int32),
         "cates": rng.integers(1, n_cates, rows).astype(np.int32),
-        "item_history": hist,
-        "item_cate_history": (hist % n_cates).astype(np.int32),
-        "mask": mask,
+        "item_history": shared(hist, np.int32),
+        "item_cate_history": shared(hist % n_cates, np.int32),
+        "mask": shared(mask),
         "time": np.full(rows, 1.5e9, np.float32),
-        "time_diff": (rng.random((rows, length)) * mask).astype(np.float32),
-        "time_from_first_action": (rng.random((rows, length)) * 3 * mask).astype(np.float32),
-        "time_to_now": (rng.random((rows, length)) * 3 * mask).astype(np.float32),
+        "time_diff": shared(rng.random((n_groups, length)) * mask),
+        "time_from_first_action": shared(rng.random((n_groups, length)) * 3 * mask),
+        "time_to_now": shared(rng.random((n_groups, length)) * 3 * mask),
     }
 
 

@@ -183,11 +183,14 @@ def test_adaptive_fusion_matches_numpy(rng):
     target, u_l, u_s = (rng.normal(size=(3, 4)).astype(np.float32) for _ in range(3))
     t_now = rng.normal(size=3).astype(np.float32)
     fusion = AdaptiveFusion(hidden_size=4, layer_sizes=[6, 4])
-    inputs = (hist, target, u_l, u_s, t_now)
-    fusion(inputs, mask=mask)
+
+    def run():
+        state = fusion.history_state(hist, mask)
+        return state.numpy(), fusion((state, target, u_l, u_s, t_now))
+
+    run()
     randomize(fusion, rng)
-    out = fusion(inputs, mask=mask)
-    state = fusion.gru(hist, mask=mask > 0).numpy()
+    state, out = run()
     alpha = sigmoid(np_mlp(fusion.mlp, np.concatenate([state, target, u_l, u_s,
                                                        t_now[:, None]], 1)))
     np.testing.assert_allclose(out["alpha"].numpy(), alpha, atol=1e-5)

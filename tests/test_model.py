@@ -97,6 +97,31 @@ def test_gradients_reach_every_part(rng):
         assert norms and max(norms) > 0, part
 
 
+@pytest.mark.parametrize("overrides", [{}, dict(sequential_model="gru", interest_evolve=False)])
+def test_shared_history_runs_once_per_group_with_the_same_results(rng, overrides):
+    model = model_of(**overrides)
+    batch = random_batch(rng, lengths=[3, 10, 1, 6])
+    outs, grads = [], []
+    for group_size in (1, 5):
+        with tf.GradientTape() as tape:
+            out = model.forward(batch, training=True, group_size=group_size)
+            loss = model.compute_losses(batch, out)["loss"]
+        outs.append(out)
+        grads.append(tape.gradient(loss, model.trainable_variables))
+    assert outs[0].keys() == outs[1].keys()
+    for key in outs[0]:
+        np.testing.assert_allclose(outs[1][key], outs[0][key], rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
+    for variable, full, shared in zip(model.trainable_variables, *grads):
+        np.testing.assert_allclose(tf.convert_to_tensor(shared), tf.convert_to_tensor(full),
+                                   rtol=1e-4, atol=1e-7, err_msg=variable.name)
+    # A group whose rows differ in their history is refused, not silently mixed.
+    bad = dict(batch, item_history=batch["item_history"].copy())
+    bad["item_history"][1, 0] += 1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="item_history"):
+        model.forward(bad, training=True, group_size=5)
+
+
 @pytest.mark.parametrize("overrides", [
     dict(sequential_model="gru", contrastive_loss="bpr"),
     dict(sequential_model="lstm"),

@@ -145,11 +145,12 @@ def test_short_training_lowers_the_loss(rng):
                         for b in batches])
 
     before = mean_loss()
-    for i in range(12):  # eager steps: cheaper than tracing a tf.function here
+    for i in range(30):  # eager steps: cheaper than tracing a tf.function here
         model.train_step(batches[i % 3])
     after = mean_loss()
-    # Observed: 1.61 (log 5, chance) -> about 1.1 after 12 steps on these 3 batches.
-    assert after < before - 0.25, (before, after)
+    # The rows of a group share their history, so only the target items tell them apart.
+    # Observed: 1.61 (log 5, chance) -> 1.46 after 12 steps, 0.45 after 30.
+    assert after < before - 0.5, (before, after)
 
 
 @pytest.mark.parametrize("make", [

@@ -503,12 +503,14 @@ class SURGEModel(tf.keras.Model):
         self.rnn = tf.keras.layers.RNN(AUGRUCell(hp["hidden_size"]), name=hp["surge_rnn"])
         self.tower = MLP(hp["layer_sizes"], name="logit_fcn", **mlp)
 
-    def forward(self, batch, training=False):
+    def forward(self, batch, training=False, group_size=1):
         """Run the model and return its named intermediate tensors.
 
         Args:
             batch (dict): Arrays of shared/DESIGN.md section 3.
             training (bool): Training mode (batch statistics, dropout).
+            group_size (int): Accepted for CLSRModel's ``train_step``; SURGE's graph
+                pooling reads the target item, so every row runs in full.
 
         Returns:
             dict: ``similarity``, ``adjacency``, ``fused``, ``cluster_score``,

@@ -11,7 +11,8 @@ class AdaptiveFusion(tf.keras.layers.Layer):
     """alpha = sigmoid(MLP([h_t, E(v), u_l, u_s, time_to_now])); u = alpha u_l + (1-alpha) u_s.
 
     ``h_t`` is the final state of a separate GRU over the history (the original's
-    ``causal2``, on when ``predict_long_short``). With ``manual_alpha`` the weight is the
+    ``causal2``, on when ``predict_long_short``), computed by ``history_state`` so that
+    rows sharing a history can share it. With ``manual_alpha`` the weight is the
     constant ``manual_alpha_value`` and no weights are created.
 
     Args:
@@ -50,30 +51,41 @@ class AdaptiveFusion(tf.keras.layers.Layer):
             self.mlp = MLP(self.layer_sizes, self.activations, enable_bn, self.dropout,
                            init_value=init_value, name="fcn_alpha")
 
-    def call(self, inputs, mask=None, training=None):
+    def history_state(self, history, mask, training=None):
+        """The fusion GRU's final state over the history (None without the GRU).
+
+        Args:
+            history (tf.Tensor): [B, L, D] history embeddings.
+            mask (tf.Tensor): [B, L] history mask.
+            training (bool): Training mode.
+
+        Returns:
+            tf.Tensor: [B, hidden_size] or None.
+        """
+        if self.gru is None:
+            return None
+        return self.gru(history, mask=tf.cast(mask, tf.bool), training=training)
+
+    def call(self, inputs, training=None):
         """Fuse the two interests.
 
         Args:
-            inputs (tuple): ``(history [B, L, D], target [B, D], u_long [B, H],
-                u_short [B, H], time_to_now [B])``.
-            mask (tf.Tensor): [B, L] history mask.
+            inputs (tuple): ``(state [B, S] or None (from ``history_state``), target [B, D],
+                u_long [B, H], u_short [B, H], time_to_now [B])``.
             training (bool): Batch-norm mode.
 
         Returns:
             dict: ``alpha`` [B, 1], ``user`` [B, H]; without manual alpha also
-            ``fusion_input`` and ``alpha_logit`` (the MLP's input and output), and
-            ``fusion_state`` (the GRU's final state) when it is used.
+            ``fusion_input`` and ``alpha_logit`` (the MLP's input and output).
         """
-        history, target, u_long, u_short, time_to_now = inputs
+        state, target, u_long, u_short, time_to_now = inputs
         out = {}
         if self.manual_alpha:
             alpha = tf.fill([tf.shape(u_long)[0], 1],
                             tf.constant(self.manual_alpha_value, u_long.dtype))
         else:
             parts = [target, u_long, u_short, time_to_now[:, None]]
-            if self.gru is not None:
-                state = self.gru(history, mask=tf.cast(mask, tf.bool), training=training)
-                out["fusion_state"] = state
+            if state is not None:
                 parts.insert(0, state)
             out["fusion_input"] = tf.concat(parts, 1)
             out["alpha_logit"] = self.mlp(out["fusion_input"], training=training)
