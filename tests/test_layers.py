@@ -42,8 +42,19 @@ def test_mlp_matches_numpy_on_3d_input(rng, training):
     x = rng.normal(size=(3, 5, 7)).astype(np.float32)
     mlp(x)
     randomize(mlp, rng)
+    bn = mlp.norms[0]
+    before = bn.moving_mean.numpy(), bn.moving_variance.numpy()
+    want = np_mlp(mlp, x.astype(np.float64), training)
     got = mlp(x, training=training).numpy()
-    np.testing.assert_allclose(got, np_mlp(mlp, x.astype(np.float64), training), atol=1e-5)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # Moving statistics: momentum 0.95 towards the batch mean and the unbiased variance
+    # (the fused kernel's; the original uses the population variance, n / (n - 1) apart).
+    first = (x.reshape(-1, 7) @ mlp.hidden[0].kernel.numpy() + mlp.hidden[0].bias.numpy())
+    if training:
+        before = (0.95 * before[0] + 0.05 * first.mean(0),
+                  0.95 * before[1] + 0.05 * first.var(0, ddof=1))
+    np.testing.assert_allclose(bn.moving_mean.numpy(), before[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), before[1], rtol=1e-5, atol=1e-6)
 
 
 def make_pool(rng, keys, query, attention_type="mlp"):
