@@ -83,6 +83,27 @@ def check_groups(batch, shared, group_size):
                     f"must hold 1 + train_num_ngs rows per line that share the history")
 
 
+def consecutive_runs(batch):
+    """Runs of consecutive rows with the same user and history.
+
+    Args:
+        batch (dict): The batch.
+
+    Returns:
+        tuple: (index of each run's first row [R], run of each row [B]).
+    """
+    same = None
+    for key in HISTORY_KEYS:
+        value = tf.convert_to_tensor(batch[key])
+        equal = tf.equal(value[1:], value[:-1])
+        if equal.shape.rank > 1:
+            equal = tf.reduce_all(equal, axis=1)
+        same = equal if same is None else same & equal
+    starts = tf.concat([tf.ones([1], tf.bool), tf.logical_not(same)], 0)
+    first_rows = tf.reshape(tf.where(starts), [-1])
+    return first_rows, tf.cumsum(tf.cast(starts, tf.int32)) - 1
+
+
 @contextlib.contextmanager
 def dtype_policy(name):
     """Use a Keras mixed precision policy while layers are created.
@@ -199,17 +220,21 @@ class CLSRModel(tf.keras.Model):
             out["fusion_state"] = state
         return out
 
-    def forward(self, batch, training=False, group_size=1):
+    def forward(self, batch, training=False, group_size=None):
         """Run the model and return every named intermediate tensor.
 
         Args:
             batch (dict): Arrays of shared/DESIGN.md section 3.
             training (bool): Training mode (batch statistics, dropout).
-            group_size (int): Rows come in groups of this many consecutive rows that share
-                user and history (training batches: 1 + train_num_ngs). Everything that
-                reads only the history then runs once per group; the results are the same
-                as with 1 (batch-norm statistics too, as every history appears equally
-                often), except that dropout draws one mask per group.
+            group_size (int or str): Rows come in groups of this many consecutive rows that
+                share user and history (training batches: 1 + train_num_ngs). Everything
+                that reads only the history then runs once per group; the results are the
+                same as with 1 (batch-norm statistics too, as every history appears equally
+                often), except that dropout draws one mask per group. ``'consecutive'``
+                (inference only): find runs of rows with equal user and history (a
+                positive and its negatives in valid/test files) and run the history side
+                once per run; any batch gives the same results as with 1. Default: 1 in
+                training, ``'consecutive'`` in inference.
 
         Returns:
             dict: ``logit``, ``pred``, ``alpha``, ``att_fea_long`` (u_l), ``att_fea_short``
@@ -222,9 +247,20 @@ class CLSRModel(tf.keras.Model):
         Raises:
             tf.errors.InvalidArgumentError: With ``group_size`` > 1, when the rows of a
                 group differ in user or history.
+            ValueError: ``'consecutive'`` in training mode.
         """
         hp = self.hp
-        if group_size > 1:
+        if group_size is None:
+            group_size = 1 if training else "consecutive"
+        if group_size == "consecutive":
+            if training:
+                raise ValueError("group_size='consecutive' is for inference: in training, "
+                                 "batch statistics need every history equally often")
+            first_rows, run = consecutive_runs(batch)
+            shared = {key: tf.gather(batch[key], first_rows) for key in HISTORY_KEYS}
+            out = {key: tf.gather(value, run)
+                   for key, value in self._history_side(shared, training).items()}
+        elif group_size > 1:
             shared = {key: batch[key][::group_size] for key in HISTORY_KEYS}
             check_groups(batch, shared, group_size)
             out = {key: tf.repeat(value, group_size, axis=0)

@@ -97,6 +97,22 @@ def test_gradients_reach_every_part(rng):
         assert norms and max(norms) > 0, part
 
 
+def test_inference_shares_the_history_of_consecutive_equal_rows_only(rng):
+    model = model_of()
+    batch = random_batch(rng, lengths=[3, 10, 1, 6])
+    # Break runs: row 7 gets its own history, row 12 its own user; rows 15-19 become
+    # two runs of lengths 2 and 3.
+    batch["item_history"][7, 0] += 1
+    batch["users"][12] += 1
+    batch["time_to_now"][17:, 0] += 0.5
+    alone = model.forward(batch, training=False, group_size=1)
+    shared = model.forward(batch, training=False)
+    for key in alone:
+        np.testing.assert_allclose(shared[key], alone[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    with pytest.raises(ValueError, match="inference"):
+        model.forward(batch, training=True, group_size="consecutive")
+
+
 @pytest.mark.parametrize("overrides", [{}, dict(sequential_model="gru", interest_evolve=False)])
 def test_shared_history_runs_once_per_group_with_the_same_results(rng, overrides):
     model = model_of(**overrides)
