@@ -15,6 +15,8 @@ by ``python -m clsr_tf.train`` with the same hyper-parameters):
   Tables 6-10).
 
 Each writes ``OUTPUT_DIR/<study>.csv``, ``.md`` and ``.png`` (atomically) and prints the table.
+``--seeds 1,2,3`` runs the study once per seed (a ``seed`` column tells the runs apart) and
+adds ``<study>_summary.csv``/``.md``/``.png``: mean and standard deviation over the seeds.
 Exit status: 0 on success, 2 on bad input (arguments, hyper-parameters, data), 1 otherwise.
 """
 
@@ -45,6 +47,18 @@ def _positive_int(text):
 
 def _positive_ints(text):
     return [_positive_int(part) for part in text.split(",")]
+
+
+def _seeds(text):
+    seeds = []
+    for part in text.split(","):
+        try:
+            seeds.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected integers like 1,2,3, got {text!r}")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"repeated seed in {text!r}")
+    return seeds
 
 
 def _names(text):
@@ -81,6 +95,9 @@ def build_parser():
                                                "no_contrastive,beta")
     p.add_argument("--column", help="fusion_weight: meta sidecar column of the behaviour type "
                                     "(default: source if present, else behavior)")
+    p.add_argument("--seeds", type=_seeds,
+                   help="run once per seed and summarise (mean, std), e.g. 1,2,3 "
+                        "(default: the YAML's seed, once)")
     p.add_argument("--quiet", action="store_true", help="no per-step progress bar")
     return p
 
@@ -95,6 +112,8 @@ def _check_args(args):
         raise StudyError("give either --k or --ks")
     if args.weights and args.study == "ablations":
         raise StudyError("--weights does not apply to ablations (every row is retrained)")
+    if args.weights and args.seeds:
+        raise StudyError("--seeds retrains per seed; it does not apply with --weights")
     if args.only:
         from clsr_tf.studies.ablations import select
 
@@ -170,8 +189,37 @@ def trained_model(hp, args, verbose):
                          f"the --hparams and --set of its training run): {err}") from err
 
 
+def _run_once(args, hp, verbose, on_partial):
+    """One run of the study (one seed); returns its table."""
+    from clsr_tf.studies import ablations, counterfactual, one_side
+    from clsr_tf.studies.common import Scorer, data_file, train_model
+    from clsr_tf.studies.fusion_weight import default_column, fusion_weight_study, read_meta
+    from clsr_tf.studies.ground_truth import ground_truth_study
+
+    name = args.study
+    if name == "ablations":
+        return ablations.run_ablations(hp, ablations.select(args.only), args.loader, verbose,
+                                       on_row=on_partial)
+    seq = trained_model(hp, args, verbose)
+    model, batches = seq.model, seq.batches
+    test, num_ngs = data_file(hp, "test_file"), hp["test_num_ngs"]
+    if name == "shuffle":
+        return counterfactual.shuffle_study(model, batches, test, num_ngs, hp["seed"])
+    if name == "truncate":
+        ks = [args.k] if args.k else args.ks or list(DEFAULT_KS)
+        return counterfactual.truncate_study(model, batches, test, num_ngs, ks)
+    if name == "one_side":
+        return one_side.one_side_study(model, batches, test, num_ngs)
+    if name == "fusion_weight":
+        meta = read_meta(test)
+        return fusion_weight_study(hp, Scorer(model, batches)(test), meta,
+                                   args.column or default_column(meta), num_ngs + 1)
+    beta0 = train_model(dict(hp, contrastive_loss_weight=0.0), args.loader, verbose)
+    return ground_truth_study({"clsr": model, "clsr_beta0": beta0.model}, batches, hp)
+
+
 def run_study(args, hp, output_dir, verbose):
-    """Run one study and write its outputs.
+    """Run one study (once per seed of ``--seeds``) and write its outputs.
 
     Args:
         args (argparse.Namespace): Parsed command line.
@@ -180,40 +228,38 @@ def run_study(args, hp, output_dir, verbose):
         verbose (int): Keras progress output.
 
     Returns:
-        tuple: (the study table as a pandas.DataFrame, dict of the written paths).
+        tuple: (the table to show: the summary over seeds, or the single run's table, as a
+        pandas.DataFrame; dict of the written paths).
     """
-    from clsr_tf.studies import ablations, counterfactual, one_side
-    from clsr_tf.studies.common import Scorer, data_file, train_model
-    from clsr_tf.studies.fusion_weight import default_column, fusion_weight_study, read_meta
-    from clsr_tf.studies.ground_truth import ground_truth_study
+    import pandas as pd
+
     from clsr_tf.studies.plots import PLOTS
-    from clsr_tf.studies.report import write_outputs
+    from clsr_tf.studies.report import seed_summary, write_outputs
 
     name = args.study
-    if name == "ablations":
-        table = ablations.run_ablations(
-            hp, ablations.select(args.only), args.loader, verbose,
-            on_row=lambda partial: write_outputs(partial, output_dir, name))
-    else:
-        seq = trained_model(hp, args, verbose)
-        model, batches = seq.model, seq.batches
-        test, num_ngs = data_file(hp, "test_file"), hp["test_num_ngs"]
-        if name == "shuffle":
-            table = counterfactual.shuffle_study(model, batches, test, num_ngs, hp["seed"])
-        elif name == "truncate":
-            ks = [args.k] if args.k else args.ks or list(DEFAULT_KS)
-            table = counterfactual.truncate_study(model, batches, test, num_ngs, ks)
-        elif name == "one_side":
-            table = one_side.one_side_study(model, batches, test, num_ngs)
-        elif name == "fusion_weight":
-            meta = read_meta(test)
-            table = fusion_weight_study(hp, Scorer(model, batches)(test), meta,
-                                        args.column or default_column(meta), num_ngs + 1)
-        else:
-            beta0 = train_model(dict(hp, contrastive_loss_weight=0.0), args.loader, verbose)
-            table = ground_truth_study({"clsr": model, "clsr_beta0": beta0.model}, batches, hp)
-    paths = write_outputs(table, output_dir, name, PLOTS[name](table))
-    return table, paths
+    seeds = args.seeds or [hp["seed"]]
+    runs = []
+
+    def with_seed(table, seed):  # a seed column only when there are several runs
+        if len(seeds) > 1:
+            table = table.copy()
+            table.insert(0, "seed", seed)
+        return table
+
+    def write_partial(partial):  # ablations: the table so far after each row
+        write_outputs(pd.concat(runs + [with_seed(partial, seed)]), output_dir, name)
+
+    for seed in seeds:
+        runs.append(with_seed(_run_once(args, dict(hp, seed=seed), verbose, write_partial),
+                              seed))
+    table = pd.concat(runs, ignore_index=True)
+    if len(runs) == 1:
+        return table, write_outputs(table, output_dir, name, PLOTS[name](table))
+    paths = write_outputs(table, output_dir, name)
+    summary = seed_summary(table)
+    paths.update({f"summary_{k}": v for k, v in write_outputs(
+        summary, output_dir, f"{name}_summary", PLOTS[name](summary)).items()})
+    return summary, paths
 
 
 def main(argv=None):

@@ -14,6 +14,7 @@ from clsr_tf.model import CLSRModel
 from clsr_tf.studies import ablations
 from clsr_tf.studies.one_side import fixed_alpha_model
 from clsr_tf.studies.protocols import HISTORY_KEYS, shuffle_history, truncate_history
+from clsr_tf.studies.report import seed_summary
 
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "hparams", "synthetic.yaml")
 # A small model on a small synthetic data set: an epoch takes a few seconds on two cores.
@@ -153,6 +154,33 @@ def test_study_cli_writes_table_markdown_and_plot(data_dir, weights, tmp_path, a
     assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
     if name == "one_side":  # forcing alpha changes the scores
         assert table["auc"].nunique() > 1
+
+
+def test_seed_summary_averages_what_varies():
+    table = pd.DataFrame({"seed": [1, 1, 2, 2], "name": ["a", "b", "a", "b"],
+                          "k": [3, 5, 3, 5], "auc": [0.6, 0.7, 0.8, 0.7],
+                          "error": ["", "", "boom", ""]})
+    summary = seed_summary(table)
+    assert list(summary.columns) == ["seeds", "name", "k", "auc", "auc_std", "error"]
+    assert list(summary["name"]) == ["a", "b"] and list(summary["k"]) == [3, 5]
+    np.testing.assert_allclose(summary["auc"], [0.7, 0.7])
+    np.testing.assert_allclose(summary["auc_std"], [np.sqrt(0.02), 0.0], atol=1e-12)
+    assert list(summary["error"]) == ["boom", ""]
+    with pytest.raises(ValueError, match="different rows"):
+        seed_summary(table.iloc[:3])
+
+
+def test_ablations_over_seeds_write_runs_and_summary(data_dir, tmp_path):
+    assert run_study(data_dir, tmp_path, "ablations", "--only", "rnn_gru", "--epochs", "1",
+                     "--seeds", "3,4") == 0
+    runs = pd.read_csv(tmp_path / "ablations.csv", keep_default_na=False)
+    assert list(runs["seed"]) == [3, 4] and list(runs["name"]) == ["rnn_gru"] * 2
+    assert runs["auc"].nunique() == 2  # the seeds train different models
+    summary = pd.read_csv(tmp_path / "ablations_summary.csv", keep_default_na=False)
+    assert list(summary["name"]) == ["rnn_gru"] and summary["seeds"][0] == 2
+    np.testing.assert_allclose(summary["auc"][0], runs["auc"].mean())
+    np.testing.assert_allclose(summary["auc_std"][0], runs["auc"].std())
+    assert (tmp_path / "ablations_summary.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_ablation_subset_writes_every_column(data_dir, tmp_path):
