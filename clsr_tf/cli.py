@@ -1,5 +1,7 @@
-"""Conventions shared by clsr_tf's commands: bad input exits 2 with one line naming the problem."""
+"""What clsr_tf's commands share: the hyper-parameter arguments, progress verbosity, and
+the exit status (0 success, 1 failure, 2 bad input with one line naming the problem)."""
 
+import os
 import sys
 
 from clsr_tf.data.errors import DataFormatError
@@ -10,19 +12,102 @@ EXIT_BAD_INPUT = 2
 BAD_INPUT = (HParamsError, DataFormatError, FileNotFoundError)
 
 
-def run_command(run, args):
+def add_hparams_arguments(parser, training=False, trained=False, set_help=None):
+    """Add ``--hparams``, ``--data-dir``, ``--set`` and, for commands that train,
+    ``--epochs``, ``--loader`` and ``--quiet``.
+
+    Args:
+        parser (argparse.ArgumentParser): The parser to extend.
+        training (bool): Also add the training arguments.
+        trained (bool): The command reads a trained model (the helps say so).
+        set_help (str): Help of ``--set`` (default: a generic one).
+    """
+    parser.add_argument("--hparams", required=True, help=(
+        "the YAML the model was trained with" if trained else
+        "YAML in the Recommenders data/model/train/info layout") + ", e.g. hparams/movielens.yaml")
+    parser.add_argument("--data-dir", help="folder of the prepared data set (default: the "
+                                           "YAML's data_dir, relative to the YAML)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help=set_help or "override one hyper-parameter, YAML-typed; repeatable" + (
+                            " (use the training run's overrides)" if trained else
+                            " (e.g. --set contrastive_loss=bpr --set layer_sizes=[64,32])"))
+    if training:
+        parser.add_argument("--epochs", type=int, help="number of epochs (overrides the YAML)")
+        parser.add_argument("--loader", choices=("fast", "recommenders"), default="fast",
+                            help="batch reader: clsr_tf's streaming loader or Recommenders' "
+                                 "SequentialIterator (default: fast)")
+        parser.add_argument("--quiet", action="store_true", help="no per-step progress bar")
+
+
+def hparams_from_args(args, require_data_dir=False, **overrides):
+    """Validated hyper-parameters from ``--hparams``, ``--set``, ``--data-dir``, ``--epochs``.
+
+    Args:
+        args (argparse.Namespace): Parsed command line (see ``add_hparams_arguments``).
+        require_data_dir (bool): Fail unless a data folder is known.
+        **overrides: Further values that win over the command line.
+
+    Returns:
+        dict: Validated hyper-parameters.
+
+    Raises:
+        HParamsError: On a bad value, or no data folder when required.
+    """
+    from clsr_tf.hparams import as_dict, load_hparams, parse_override
+
+    values = dict(parse_override(s) for s in args.set)
+    if getattr(args, "epochs", None) is not None:
+        values["epochs"] = args.epochs
+    if args.data_dir:
+        values["data_dir"] = os.path.abspath(args.data_dir)
+    values.update(overrides)
+    hp = as_dict(load_hparams(args.hparams, **values))
+    if require_data_dir and not hp["data_dir"]:
+        raise HParamsError(f"{args.hparams}: no data_dir; set it in the YAML or pass --data-dir")
+    return hp
+
+
+def verbosity(args):
+    """Keras progress output: none with ``--quiet``, a bar on a terminal, else a line an epoch.
+
+    Args:
+        args (argparse.Namespace): Parsed command line with ``quiet``.
+
+    Returns:
+        int: 0, 1 or 2.
+    """
+    return 0 if args.quiet else 1 if sys.stdout.isatty() else 2
+
+
+def run_command(run, args, bad_input=()):
     """Run a command's body with the shared exit-status convention.
 
     Args:
-        run (callable): The command's body, called as ``run(args)``.
+        run (callable): The command's body, called as ``run(args)``; returns None or an
+            exit status.
         args (argparse.Namespace): Parsed command line.
+        bad_input (tuple): The command's own bad-input exception types.
 
     Returns:
-        int: 0 on success, 2 on bad input (the message goes to stderr).
+        int: ``run``'s status (0 for None), or 2 on bad input (the message goes to stderr).
     """
     try:
-        run(args)
-    except BAD_INPUT as err:
+        return run(args) or 0
+    except BAD_INPUT + tuple(bad_input) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return 0
+
+
+def command_main(build_parser, run, argv=None, bad_input=()):
+    """Parse ``argv`` and run a command (``run_command``).
+
+    Args:
+        build_parser (callable): Returns the command's ``argparse.ArgumentParser``.
+        run (callable): The command's body.
+        argv (list): Arguments (default: sys.argv[1:]).
+        bad_input (tuple): The command's own bad-input exception types.
+
+    Returns:
+        int: Exit status.
+    """
+    return run_command(run, build_parser().parse_args(argv), bad_input)

@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 
 from clsr_tf.baselines import RECOMMENDERS_MODELS
+from clsr_tf.cli import add_hparams_arguments, command_main, verbosity
 from clsr_tf.hparams import PREPARE_PREFIX, SCHEMA, HParamsError, parse_override, read_yaml
 
 IN_PROCESS = ("clsr", "surge")
 MODELS = ("clsr", "sli_rec", "surge", "gru", "caser", "a2svd", "nextitnet", "sum")
 EXIT_MODEL_FAILED = 1
-EXIT_BAD_INPUT = 2
 # Runner output lines echoed while a subprocess trains.
 _ECHO = ("epoch", "early stop", "best epoch")
 
@@ -44,27 +44,19 @@ def build_parser():
         prog="python -m clsr_tf.compare",
         description="Train CLSR and baselines on the same prepared data set, early-stop each "
                     "on valid GAUC, score the same test lines, write comparison.csv/.md.")
-    p.add_argument("--hparams", required=True,
-                   help="shared YAML (data set and protocol), e.g. hparams/movielens.yaml; "
-                        "CLSR's hyper-parameters")
+    add_hparams_arguments(
+        p, training=True,
+        set_help="override a hyper-parameter, YAML-typed; repeatable. KEY applies to every "
+                 "model that has it (CLSR's keys also set the shared data and protocol); "
+                 "MODEL.KEY to one model (e.g. --set sli_rec.hidden_size=16)")
     p.add_argument("--models", default=",".join(MODELS),
                    help=f"comma-separated models (default: {','.join(MODELS)})")
-    p.add_argument("--data-dir", help="folder of the prepared data set (default: the YAML's "
-                                      "data_dir, relative to the YAML)")
     p.add_argument("--output-dir", help="folder of the results (default: runs/compare_<yaml "
                                         "name>)")
     p.add_argument("--baseline-hparams",
                    help="folder of the baselines' YAMLs (default: baselines/ next to --hparams)")
-    p.add_argument("--epochs", type=int, help="number of epochs of every model")
     p.add_argument("--force", action="store_true",
                    help="rerun the models whose result.json exists")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a hyper-parameter, YAML-typed; repeatable. KEY applies to "
-                        "every model that has it (CLSR's keys also set the shared data and "
-                        "protocol); MODEL.KEY to one model (e.g. --set sli_rec.hidden_size=16)")
-    p.add_argument("--loader", choices=("fast", "recommenders"), default="fast",
-                   help="batch reader of CLSR and SURGE (default: fast)")
-    p.add_argument("--quiet", action="store_true", help="no per-step progress bar")
     return p
 
 
@@ -386,6 +378,27 @@ def compare(hparams_file, models=MODELS, force=False, **kwargs):
     return Comparison(hparams_file, models, **kwargs).run(force=force)
 
 
+def run(args):
+    """Run the comparison of the command line and print its table.
+
+    Args:
+        args (argparse.Namespace): Parsed command line.
+
+    Returns:
+        int: 0 when every model ran, 1 otherwise.
+    """
+    overrides = dict(parse_override(s) for s in args.set)
+    comparison = Comparison(
+        args.hparams, [m.strip() for m in args.models.split(",") if m.strip()],
+        data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
+        overrides=overrides, baseline_dir=args.baseline_hparams, loader=args.loader,
+        verbose=verbosity(args))
+    table = comparison.run(force=args.force)
+    print(comparison.text(table))
+    print(f"wrote {os.path.join(comparison.output_dir, 'comparison.md')} and comparison.csv")
+    return 0 if (table["status"] == "ok").all() else EXIT_MODEL_FAILED
+
+
 def main(argv=None):
     """Entry point.
 
@@ -393,25 +406,9 @@ def main(argv=None):
         argv (list): Arguments (default: sys.argv[1:]).
 
     Returns:
-        int: Exit status.
+        int: Exit status: 0, 1 when a model failed, 2 on bad input.
     """
-    from clsr_tf.data.errors import DataFormatError
-
-    args = build_parser().parse_args(argv)
-    try:
-        overrides = dict(parse_override(s) for s in args.set)
-        comparison = Comparison(
-            args.hparams, [m.strip() for m in args.models.split(",") if m.strip()],
-            data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
-            overrides=overrides, baseline_dir=args.baseline_hparams, loader=args.loader,
-            verbose=0 if args.quiet else 1 if sys.stdout.isatty() else 2)
-        table = comparison.run(force=args.force)
-    except (HParamsError, DataFormatError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(comparison.text(table))
-    print(f"wrote {os.path.join(comparison.output_dir, 'comparison.md')} and comparison.csv")
-    return 0 if (table["status"] == "ok").all() else EXIT_MODEL_FAILED
+    return command_main(build_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import os
 import shutil
 import sys
 
+from clsr_tf.cli import add_hparams_arguments, command_main, hparams_from_args
+
 SIGNATURE = "serving_default"
 # Batch arrays CLSRModel.forward reads (shared/DESIGN.md section 3), the signature's inputs.
 SERVING_KEYS = ("users", "items", "cates", "item_history", "item_cate_history", "mask",
@@ -161,40 +163,6 @@ def load_scorer(path):
     return Scorer(fn, fn.structured_input_signature[1], owner=loaded)
 
 
-def add_hparams_arguments(parser):
-    """Add ``--hparams``, ``--data-dir`` and ``--set`` (as ``clsr_tf.train`` has them).
-
-    Args:
-        parser (argparse.ArgumentParser): The parser to extend.
-    """
-    parser.add_argument("--hparams", required=True,
-                        help="the YAML the model was trained with, e.g. hparams/movielens.yaml")
-    parser.add_argument("--data-dir", help="folder of the prepared data set with the vocab "
-                                           "pickles (default: the YAML's data_dir)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one hyper-parameter, YAML-typed; repeatable (use the "
-                             "training run's overrides)")
-
-
-def hparams_from_args(args, **overrides):
-    """Validated hyper-parameters from ``--hparams``, ``--data-dir`` and ``--set``.
-
-    Args:
-        args (argparse.Namespace): Parsed command line (see ``add_hparams_arguments``).
-        **overrides: Further values that win over the command line.
-
-    Returns:
-        dict: Validated hyper-parameters.
-    """
-    from clsr_tf.hparams import as_dict, load_hparams, parse_override
-
-    values = dict(parse_override(s) for s in args.set)
-    if args.data_dir:
-        values["data_dir"] = os.path.abspath(args.data_dir)
-    values.update(overrides)
-    return as_dict(load_hparams(args.hparams, **values))
-
-
 def load_trained(hp, weights, loader="fast"):
     """A ``CLSRSequentialModel`` with the weights of a ``best_model`` folder.
 
@@ -234,7 +202,7 @@ def build_parser():
         prog="python -m clsr_tf.export",
         description="Export trained CLSR weights as a SavedModel whose serving_default "
                     "signature maps a batch to {scores, alpha}.")
-    add_hparams_arguments(p)
+    add_hparams_arguments(p, trained=True)
     p.add_argument("--weights", required=True,
                    help="best_model folder written by training (CLSRSequentialModel.save_model)")
     p.add_argument("--output", required=True, help="SavedModel folder to write (replaced)")
@@ -260,9 +228,7 @@ def main(argv=None):
     Returns:
         int: Exit status (``clsr_tf.cli.run_command``).
     """
-    from clsr_tf.cli import run_command
-
-    return run_command(run, build_parser().parse_args(argv))
+    return command_main(build_parser, run, argv)
 
 
 if __name__ == "__main__":

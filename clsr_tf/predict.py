@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from clsr_tf.export import add_hparams_arguments
+from clsr_tf.cli import add_hparams_arguments, command_main, hparams_from_args
 from clsr_tf.hparams import HParamsError
 
 
@@ -31,7 +31,7 @@ def build_parser():
         prog="python -m clsr_tf.predict",
         description="Score every line of a Recommenders sequential file with trained CLSR "
                     "weights or an exported SavedModel; one score per line, in input order.")
-    add_hparams_arguments(p)
+    add_hparams_arguments(p, trained=True)
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--weights", help="best_model folder written by training")
     model.add_argument("--saved-model", help="SavedModel folder written by clsr_tf.export")
@@ -83,7 +83,7 @@ def run(args):
     Args:
         args (argparse.Namespace): Parsed command line.
     """
-    from clsr_tf.export import hparams_from_args, keras_scorer, load_scorer, load_trained
+    from clsr_tf.export import keras_scorer, load_scorer, load_trained
     from clsr_tf.sequential import make_batches
 
     if not os.path.isfile(args.input):
@@ -113,9 +113,7 @@ def main(argv=None):
     Returns:
         int: Exit status (``clsr_tf.cli.run_command``).
     """
-    from clsr_tf.cli import run_command
-
-    return run_command(run, build_parser().parse_args(argv))
+    return command_main(build_parser, run, argv)
 
 
 if __name__ == "__main__":

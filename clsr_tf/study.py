@@ -24,8 +24,7 @@ import argparse
 import os
 import sys
 
-from clsr_tf.hparams import HParamsError, load_hparams, parse_override
-from clsr_tf.cli import EXIT_BAD_INPUT
+from clsr_tf.cli import add_hparams_arguments, command_main, hparams_from_args, verbosity
 
 STUDIES = ("shuffle", "truncate", "one_side", "fusion_weight", "ground_truth", "ablations")
 DEFAULT_KS = (1, 3, 5, 10, 20)
@@ -77,17 +76,11 @@ def build_parser():
                     "truncate), one-side interests, fusion weight per behaviour, ground truth "
                     "on synthetic data, ablations.")
     p.add_argument("study", choices=STUDIES, help="the study to run")
-    p.add_argument("--hparams", required=True, help="YAML in the Recommenders layout")
-    p.add_argument("--data-dir", help="prepared data set (default: the YAML's data_dir)")
+    add_hparams_arguments(p, training=True)
     p.add_argument("--output-dir", help="where <study>.csv/.md/.png go "
                                         "(default: runs/<yaml name>/studies)")
-    p.add_argument("--epochs", type=int, help="training epochs (overrides the YAML)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one hyper-parameter, YAML-typed; repeatable")
     p.add_argument("--weights", help="best_model folder of python -m clsr_tf.train: use it "
                                      "instead of training (not for ablations)")
-    p.add_argument("--loader", choices=("fast", "recommenders"), default="fast",
-                   help="batch reader (default: fast)")
     p.add_argument("--k", type=_positive_int, help="truncate: keep the last K history items")
     p.add_argument("--ks", type=_positive_ints,
                    help="truncate: a curve over several K, e.g. 1,3,5,10,20 (the default)")
@@ -98,7 +91,6 @@ def build_parser():
     p.add_argument("--seeds", type=_seeds,
                    help="run once per seed and summarise (mean, std), e.g. 1,2,3 "
                         "(default: the YAML's seed, once)")
-    p.add_argument("--quiet", action="store_true", help="no per-step progress bar")
     return p
 
 
@@ -121,28 +113,6 @@ def _check_args(args):
             select(args.only)
         except ValueError as err:
             raise StudyError(str(err)) from err
-
-
-def study_hparams(args):
-    """Hyper-parameters from the YAML and the command-line overrides.
-
-    Args:
-        args (argparse.Namespace): Parsed command line.
-
-    Returns:
-        dict: Validated hyper-parameters.
-    """
-    from clsr_tf.hparams import as_dict
-
-    overrides = dict(parse_override(s) for s in args.set)
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.data_dir:
-        overrides["data_dir"] = os.path.abspath(args.data_dir)
-    hp = as_dict(load_hparams(args.hparams, **overrides))
-    if not hp["data_dir"]:
-        raise HParamsError(f"{args.hparams}: no data_dir; set it in the YAML or pass --data-dir")
-    return hp
 
 
 def _preflight(args, hp):
@@ -262,6 +232,26 @@ def run_study(args, hp, output_dir, verbose):
     return summary, paths
 
 
+def run(args):
+    """Check the arguments, prepare the data, run the study, print its table.
+
+    Args:
+        args (argparse.Namespace): Parsed command line.
+    """
+    from clsr_tf.studies.report import markdown_table
+    from clsr_tf.train import prepare_data
+
+    _check_args(args)
+    hp = hparams_from_args(args, require_data_dir=True)
+    prepare_data(hp)
+    _preflight(args, hp)
+    output_dir = args.output_dir or os.path.join(
+        "runs", os.path.splitext(os.path.basename(args.hparams))[0], "studies")
+    table, paths = run_study(args, hp, output_dir, verbosity(args))
+    print(markdown_table(table))
+    print("wrote " + ", ".join(paths.values()))
+
+
 def main(argv=None):
     """Entry point.
 
@@ -269,28 +259,9 @@ def main(argv=None):
         argv (list): Arguments (default: sys.argv[1:]).
 
     Returns:
-        int: Exit status.
+        int: Exit status (``clsr_tf.cli.run_command``; StudyError is bad input).
     """
-    args = build_parser().parse_args(argv)
-    from clsr_tf.data.errors import DataFormatError
-    from clsr_tf.studies.report import markdown_table
-    from clsr_tf.train import prepare_data
-
-    try:
-        _check_args(args)
-        hp = study_hparams(args)
-        prepare_data(hp)
-        _preflight(args, hp)
-        output_dir = args.output_dir or os.path.join(
-            "runs", os.path.splitext(os.path.basename(args.hparams))[0], "studies")
-        verbose = 0 if args.quiet else 1 if sys.stdout.isatty() else 2
-        table, paths = run_study(args, hp, output_dir, verbose)
-    except (StudyError, HParamsError, DataFormatError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(markdown_table(table))
-    print("wrote " + ", ".join(paths.values()))
-    return 0
+    return command_main(build_parser, run, argv, bad_input=(StudyError,))
 
 
 if __name__ == "__main__":

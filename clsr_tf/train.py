@@ -9,7 +9,8 @@ import os
 import sys
 import time
 
-from clsr_tf.hparams import HParamsError, load_hparams, parse_override
+from clsr_tf.cli import add_hparams_arguments, command_main, hparams_from_args, verbosity
+from clsr_tf.hparams import HParamsError
 
 
 def build_parser():
@@ -22,20 +23,9 @@ def build_parser():
         prog="python -m clsr_tf.train",
         description="Train CLSR on a Recommenders sequential data set (prepared on first "
                     "use), early-stop on valid GAUC, evaluate test, write metrics.json.")
-    p.add_argument("--hparams", required=True,
-                   help="YAML in the Recommenders data/model/train/info layout, e.g. "
-                        "hparams/movielens.yaml")
-    p.add_argument("--data-dir", help="folder of the prepared data set (default: the YAML's "
-                                      "data_dir, relative to the YAML)")
+    add_hparams_arguments(p, training=True)
     p.add_argument("--output-dir", help="folder for metrics.json, checkpoints, best weights and "
                                         "TensorBoard logs (default: runs/<yaml name>)")
-    p.add_argument("--epochs", type=int, help="number of epochs (overrides the YAML)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one hyper-parameter, YAML-typed; repeatable "
-                        "(e.g. --set contrastive_loss=bpr --set layer_sizes=[64,32])")
-    p.add_argument("--loader", choices=("fast", "recommenders"), default="fast",
-                   help="batch reader: clsr_tf's streaming loader or Recommenders' "
-                        "SequentialIterator (default: fast)")
     p.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
                    help="data-parallel training: MirroredStrategy over the local GPUs (or "
                         "CPUs), or MultiWorkerMirroredStrategy across hosts (TF_CONFIG)")
@@ -43,7 +33,6 @@ def build_parser():
                    help="continue from the last checkpoint in --output-dir")
     p.add_argument("--force-prepare", action="store_true",
                    help="prepare the data set again even if it exists")
-    p.add_argument("--quiet", action="store_true", help="no per-step progress bar")
     return p
 
 
@@ -115,33 +104,21 @@ def format_table(metrics):
 
 
 def run(args):
-    """Run the whole job.
+    """Run the whole job: prepare, train, evaluate, write metrics.json.
 
     Args:
         args (argparse.Namespace): Parsed command line.
-
-    Returns:
-        dict: {"valid": metrics, "test": metrics}.
     """
-    from clsr_tf.hparams import as_dict
     from clsr_tf.sequential import CLSRSequentialModel, write_atomic
 
-    overrides = dict(parse_override(s) for s in args.set)
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.data_dir:
-        overrides["data_dir"] = os.path.abspath(args.data_dir)
-    hp = as_dict(load_hparams(args.hparams, **overrides))
-    if not hp["data_dir"]:
-        raise HParamsError(f"{args.hparams}: no data_dir; set it in the YAML or pass --data-dir")
+    hp = hparams_from_args(args, require_data_dir=True)
     output_dir = args.output_dir or os.path.join(
         "runs", os.path.splitext(os.path.basename(args.hparams))[0])
     os.makedirs(output_dir, exist_ok=True)
     prepare_data(hp, force=args.force_prepare)
     path = lambda key: os.path.join(hp["data_dir"], hp[key])  # noqa: E731
     start = time.time()
-    verbose = 0 if args.quiet else 1 if sys.stdout.isatty() else 2
-    model = CLSRSequentialModel(hp, loader=args.loader, verbose=verbose,
+    model = CLSRSequentialModel(hp, loader=args.loader, verbose=verbosity(args),
                                 strategy=make_strategy(args.strategy))
     model.fit(path("train_file"), path("valid_file"), hp["valid_num_ngs"],
               output_dir=output_dir, resume=args.resume)
@@ -154,7 +131,6 @@ def run(args):
                   train_seconds=round(train_seconds, 1), hparams=dict(model.hp))
     write_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(result, indent=2))
     print(f"wrote {os.path.join(output_dir, 'metrics.json')}")
-    return metrics
 
 
 def main(argv=None):
@@ -164,11 +140,9 @@ def main(argv=None):
         argv (list): Arguments (default: sys.argv[1:]).
 
     Returns:
-        int: Exit status.
+        int: Exit status (``clsr_tf.cli.run_command``).
     """
-    from clsr_tf.cli import run_command
-
-    return run_command(run, build_parser().parse_args(argv))
+    return command_main(build_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from clsr_tf import compare
+from clsr_tf.cli import EXIT_BAD_INPUT
 from clsr_tf.hparams import HParamsError
 
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "hparams", "synthetic.yaml")
@@ -117,7 +118,7 @@ def test_force_reruns_models_with_results(first_run, data_dir, tmp_path, monkeyp
 
 
 def test_bad_shared_input_exits_with_2(data_dir, tmp_path, capsys):
-    assert run_cli(data_dir, tmp_path, OK, "--set", "no_such_key=1") == compare.EXIT_BAD_INPUT
+    assert run_cli(data_dir, tmp_path, OK, "--set", "no_such_key=1") == EXIT_BAD_INPUT
     assert "no_such_key" in capsys.readouterr().err
     assert run_cli(data_dir, tmp_path, ["clsr"], "--set", "gruu.hidden_size=8") == 2
     assert "gruu" in capsys.readouterr().err
