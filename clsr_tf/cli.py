@@ -98,16 +98,18 @@ def run_command(run, args, bad_input=()):
         return EXIT_BAD_INPUT
 
 
-def command_main(build_parser, run, argv=None, bad_input=()):
-    """Parse ``argv`` and run a command (``run_command``).
+def make_main(build_parser, run, bad_input=()):
+    """A command's entry point: ``main(argv=None) -> exit status`` (see ``run_command``).
 
     Args:
         build_parser (callable): Returns the command's ``argparse.ArgumentParser``.
         run (callable): The command's body.
-        argv (list): Arguments (default: sys.argv[1:]).
         bad_input (tuple): The command's own bad-input exception types.
 
     Returns:
-        int: Exit status.
+        callable: ``main(argv=None)``; ``argv`` defaults to sys.argv[1:].
     """
-    return run_command(run, build_parser().parse_args(argv), bad_input)
+    def main(argv=None):
+        return run_command(run, build_parser().parse_args(argv), bad_input)
+
+    return main

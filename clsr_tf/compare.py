@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from clsr_tf.baselines import RECOMMENDERS_MODELS
-from clsr_tf.cli import add_hparams_arguments, command_main, verbosity
+from clsr_tf.cli import add_hparams_arguments, make_main, verbosity
 from clsr_tf.hparams import PREPARE_PREFIX, SCHEMA, HParamsError, parse_override, read_yaml
 
 IN_PROCESS = ("clsr", "surge")
@@ -399,17 +399,7 @@ def run(args):
     return 0 if (table["status"] == "ok").all() else EXIT_MODEL_FAILED
 
 
-def main(argv=None):
-    """Entry point.
-
-    Args:
-        argv (list): Arguments (default: sys.argv[1:]).
-
-    Returns:
-        int: Exit status: 0, 1 when a model failed, 2 on bad input.
-    """
-    return command_main(build_parser, run, argv)
-
+main = make_main(build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 
-from clsr_tf.cli import add_hparams_arguments, command_main, hparams_from_args
+from clsr_tf.cli import add_hparams_arguments, make_main, hparams_from_args
 
 SIGNATURE = "serving_default"
 # Batch arrays CLSRModel.forward reads (shared/DESIGN.md section 3), the signature's inputs.
@@ -219,17 +219,7 @@ def run(args):
     print(f"wrote {export_saved_model(model.model, args.output)}")
 
 
-def main(argv=None):
-    """Entry point.
-
-    Args:
-        argv (list): Arguments (default: sys.argv[1:]).
-
-    Returns:
-        int: Exit status (``clsr_tf.cli.run_command``).
-    """
-    return command_main(build_parser, run, argv)
-
+main = make_main(build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from clsr_tf.cli import add_hparams_arguments, command_main, hparams_from_args
+from clsr_tf.cli import add_hparams_arguments, make_main, hparams_from_args
 from clsr_tf.hparams import HParamsError
 
 
@@ -104,17 +104,7 @@ def run(args):
     print(f"wrote {rows} scores to {args.output}")
 
 
-def main(argv=None):
-    """Entry point.
-
-    Args:
-        argv (list): Arguments (default: sys.argv[1:]).
-
-    Returns:
-        int: Exit status (``clsr_tf.cli.run_command``).
-    """
-    return command_main(build_parser, run, argv)
-
+main = make_main(build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())

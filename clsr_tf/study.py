@@ -24,7 +24,7 @@ import argparse
 import os
 import sys
 
-from clsr_tf.cli import add_hparams_arguments, command_main, hparams_from_args, verbosity
+from clsr_tf.cli import add_hparams_arguments, make_main, hparams_from_args, verbosity
 
 STUDIES = ("shuffle", "truncate", "one_side", "fusion_weight", "ground_truth", "ablations")
 DEFAULT_KS = (1, 3, 5, 10, 20)
@@ -252,17 +252,7 @@ def run(args):
     print("wrote " + ", ".join(paths.values()))
 
 
-def main(argv=None):
-    """Entry point.
-
-    Args:
-        argv (list): Arguments (default: sys.argv[1:]).
-
-    Returns:
-        int: Exit status (``clsr_tf.cli.run_command``; StudyError is bad input).
-    """
-    return command_main(build_parser, run, argv, bad_input=(StudyError,))
-
+main = make_main(build_parser, run, bad_input=(StudyError,))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from clsr_tf.cli import add_hparams_arguments, command_main, hparams_from_args, verbosity
+from clsr_tf.cli import add_hparams_arguments, make_main, hparams_from_args, verbosity
 from clsr_tf.hparams import HParamsError
 
 
@@ -133,17 +133,7 @@ def run(args):
     print(f"wrote {os.path.join(output_dir, 'metrics.json')}")
 
 
-def main(argv=None):
-    """Entry point.
-
-    Args:
-        argv (list): Arguments (default: sys.argv[1:]).
-
-    Returns:
-        int: Exit status (``clsr_tf.cli.run_command``).
-    """
-    return command_main(build_parser, run, argv)
-
+main = make_main(build_parser, run)
 
 if __name__ == "__main__":
     sys.exit(main())
