@@ -244,8 +244,18 @@ class CLSRSequentialModel:
 
         Returns:
             CLSRSequentialModel: self.
+
+        Raises:
+            ValueError: When a weight of this model is missing from the file or has another
+                shape (weights of other hyper-parameters).
         """
         if os.path.isdir(path):
             path = os.path.join(path, "weights")
-        self.model.load_weights(path).expect_partial()
+        status = self.model.load_weights(path)
+        try:  # every weight of this model must come from the file
+            status.assert_existing_objects_matched()
+        except AssertionError as err:
+            raise ValueError(f"{path}: the weights do not cover this model "
+                             f"({str(err).splitlines()[0][:300]})") from err
+        status.expect_partial()  # the file's optimizer slots are not needed to score
         return self

@@ -103,6 +103,12 @@ def test_facade_mirrors_recommenders_methods(data_dir, tmp_path):
     other = CLSRSequentialModel(hp, loader="recommenders", verbose=0)
     other.load_model(str(tmp_path / "saved"))
     assert other.run_eval(path("valid_data"), num_ngs=4) == res
+    # Weights without the interest-evolution GRU cannot silently fill a model that has one.
+    without = CLSRSequentialModel(dict(other.hp, interest_evolve=False), loader="recommenders",
+                                  verbose=0)
+    without.save_model(str(tmp_path / "without"))
+    with pytest.raises(ValueError, match="do not cover"):
+        other.load_model(str(tmp_path / "without"))
     group = next(g for g in range(2, 20) if lines % g)
     with pytest.raises(ValueError, match=f"groups of {group}"):
         other.run_eval(path("valid_data"), num_ngs=group - 1)
