@@ -46,7 +46,7 @@ def serving_function(model, max_seq_length=None):
 
     @tf.function(input_signature=[signature])
     def serve(batch):
-        out = model.forward(batch, training=False)
+        out = model.forward(batch, training=False, group_size="consecutive")
         return {"scores": out["pred"][:, 0], "alpha": out["alpha"][:, 0]}
 
     return serve

@@ -220,7 +220,7 @@ class CLSRModel(tf.keras.Model):
             out["fusion_state"] = state
         return out
 
-    def forward(self, batch, training=False, group_size=None):
+    def forward(self, batch, training=False, group_size=1):
         """Run the model and return every named intermediate tensor.
 
         Args:
@@ -233,8 +233,10 @@ class CLSRModel(tf.keras.Model):
                 often), except that dropout draws one mask per group. ``'consecutive'``
                 (inference only): find runs of rows with equal user and history (a
                 positive and its negatives in valid/test files) and run the history side
-                once per run; any batch gives the same results as with 1. Default: 1 in
-                training, ``'consecutive'`` in inference.
+                once per run; any batch gives the same results as with 1. Its shapes
+                depend on the data, so XLA (``jit_compile``) cannot compile it; the
+                scoring paths of ``CLSRSequentialModel``, the studies and the exported
+                SavedModel use it, Keras' ``predict``/``evaluate`` do not.
 
         Returns:
             dict: ``logit``, ``pred``, ``alpha``, ``att_fea_long`` (u_l), ``att_fea_short``
@@ -250,8 +252,6 @@ class CLSRModel(tf.keras.Model):
             ValueError: ``'consecutive'`` in training mode.
         """
         hp = self.hp
-        if group_size is None:
-            group_size = 1 if training else "consecutive"
         if group_size == "consecutive":
             if training:
                 raise ValueError("group_size='consecutive' is for inference: in training, "

@@ -65,12 +65,16 @@ class CLSRSequentialModel:
             1 + train_num_ngs rows on each (a multiple of the number of replicas).
     """
 
+    # The Keras model and its hyper-parameter check (a subclass may run another model).
+    model_class = CLSRModel
+    check_hparams = staticmethod(as_dict)
+
     def __init__(self, hparams, loader="fast", verbose=1, strategy=None):
-        hp = as_dict(hparams)
+        hp = self.check_hparams(hparams)
         tf.keras.utils.set_random_seed(hp["seed"])
         self.strategy = strategy or tf.distribute.get_strategy()
         with self.strategy.scope():
-            self.model = CLSRModel(hp)
+            self.model = self.model_class(hp)
             self.model.build_from_shape(hp["max_seq_length"])
             optimizer = tf.keras.optimizers.Adam(hp["learning_rate"])
             if hp["mixed_precision"] == "mixed_float16":
@@ -86,7 +90,7 @@ class CLSRSequentialModel:
 
     # ---- scoring -----------------------------------------------------------------------
     def _score_batch(self, batch):
-        out = self.model.forward(batch, training=False)
+        out = self.model.forward(batch, training=False, group_size="consecutive")
         return out["pred"][:, 0], out["alpha"][:, 0]
 
     def score(self, filename):

@@ -105,8 +105,8 @@ def test_inference_shares_the_history_of_consecutive_equal_rows_only(rng):
     batch["item_history"][7, 0] += 1
     batch["users"][12] += 1
     batch["time_to_now"][17:, 0] += 0.5
-    alone = model.forward(batch, training=False, group_size=1)
-    shared = model.forward(batch, training=False)
+    alone = model.forward(batch, training=False)
+    shared = model.forward(batch, training=False, group_size="consecutive")
     for key in alone:
         np.testing.assert_allclose(shared[key], alone[key], rtol=1e-5, atol=1e-6, err_msg=key)
     with pytest.raises(ValueError, match="inference"):
@@ -269,3 +269,6 @@ def test_xla_compiled_training_matches_eager(rng):
         model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), jit_compile=jit)
         model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), verbose=0)
     np.testing.assert_allclose(models[1](batch), models[0](batch), atol=1e-5)
+    # Keras compiles predict and evaluate with XLA too: their shapes must not depend on data.
+    scores = models[1].predict(tf.data.Dataset.from_tensors(batch), verbose=0)["pred"]
+    np.testing.assert_allclose(scores, models[0](batch), atol=1e-5)

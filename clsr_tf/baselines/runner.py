@@ -12,9 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 from clsr_tf.baselines.surge import SURGEModel, surge_hparams
-from clsr_tf.data.iterator import output_signature
 from clsr_tf.evaluation import evaluate
-from clsr_tf.sequential import CLSRSequentialModel, make_batches
+from clsr_tf.sequential import CLSRSequentialModel
 
 
 class SURGESequentialModel(CLSRSequentialModel):
@@ -24,22 +23,11 @@ class SURGESequentialModel(CLSRSequentialModel):
         hparams (HParams or dict): SURGE hyper-parameters (``surge_hparams``).
         loader (str): ``fast`` or ``recommenders`` (see ``make_batches``).
         verbose (int): Keras progress output during ``fit``.
+        strategy (tf.distribute.Strategy): Data-parallel training.
     """
 
-    def __init__(self, hparams, loader="fast", verbose=1):
-        # The parent builds a CLSRModel from CLSR-only hparams; the same steps for SURGE:
-        hp = surge_hparams(hparams)
-        tf.keras.utils.set_random_seed(hp["seed"])
-        self.model = SURGEModel(hp)
-        self.hp = dict(self.model.hp)
-        self.model.build_from_shape(self.hp["max_seq_length"])
-        self.model.compile(optimizer=tf.keras.optimizers.Adam(self.hp["learning_rate"]))
-        self.batches = make_batches(self.hp, loader)
-        self.verbose = verbose
-        self.best_epoch = 0
-        self.history = []
-        self._score_fn = tf.function(self._score_batch, input_signature=[
-            output_signature(self.hp["max_seq_length"])])
+    model_class = SURGEModel
+    check_hparams = staticmethod(surge_hparams)
 
     def _score_batch(self, batch):
         pred = self.model.forward(batch, training=False)["pred"][:, 0]

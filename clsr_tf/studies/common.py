@@ -58,7 +58,7 @@ class Scorer:
             output_signature(model.hp["max_seq_length"])])
 
     def _outputs(self, batch):
-        out = self.model.forward(batch, training=False)
+        out = self.model.forward(batch, training=False, group_size="consecutive")
         return {key: out[key] for key in self.keys}
 
     def __call__(self, filename, transform=None):
