@@ -78,3 +78,22 @@ def mean_alpha(alphas, labels):
     alphas = np.asarray(alphas, np.float64).ravel()
     labels = np.asarray(labels, np.float64).ravel()
     return float((alphas * labels).sum() / labels.sum())
+
+
+def evaluate_scores(hp, scores, group_size):
+    """The metrics of ``evaluate`` plus, when alpha was scored, ``mean_alpha``.
+
+    Args:
+        hp (dict): Hyper-parameters (``metrics``, ``pairwise_metrics``).
+        scores (dict): ``users``, ``labels``, ``pred`` and optionally ``alpha`` [N], as
+            from ``clsr_tf.sequential.Scorer``.
+        group_size (int): Lines per candidate group (1 + negatives).
+
+    Returns:
+        dict: Metric name -> value.
+    """
+    res = evaluate(scores["users"], scores["labels"], scores["pred"], group_size,
+                   hp["metrics"], hp["pairwise_metrics"])
+    if "alpha" in scores:
+        res["mean_alpha"] = round(mean_alpha(scores["alpha"], scores["labels"]), 4)
+    return res

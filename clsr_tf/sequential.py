@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from clsr_tf.data.iterator import RecommendersBatches, output_signature
-from clsr_tf.evaluation import evaluate
+from clsr_tf.evaluation import evaluate_scores
 from clsr_tf.hparams import as_dict
 from clsr_tf.model import CLSRModel
 
@@ -53,6 +53,54 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
+class Scorer:
+    """Run a ``CLSRModel`` over a file and keep chosen ``forward`` outputs of every line.
+
+    Args:
+        model (CLSRModel): The Keras model.
+        batches (callable): ``(path, batch_num_ngs) -> batch dicts``, e.g. the ``batches``
+            of a ``CLSRSequentialModel``.
+        keys (tuple): ``forward`` outputs to keep (``pred`` and ``alpha`` by default).
+    """
+
+    def __init__(self, model, batches, keys=("pred", "alpha")):
+        self.model = model
+        self.batches = batches
+        self.keys = tuple(keys)
+        self._forward = tf.function(self._outputs, input_signature=[
+            output_signature(model.hp["max_seq_length"])])
+
+    def _outputs(self, batch):
+        out = self.model.forward(batch, training=False, group_size="consecutive")
+        return {key: out[key] for key in self.keys}
+
+    def __call__(self, filename, transform=None):
+        """Score every line of a file, in file order.
+
+        Args:
+            filename (str): A Recommenders sequential file.
+            transform (callable): Batch dict -> batch dict applied before the model
+                (e.g. a protocol of ``clsr_tf.studies.protocols``), or None.
+
+        Returns:
+            dict: ``users`` and ``labels`` [N], each kept output: [N] for one-column outputs
+            (``pred``, ``alpha``), [N, D] otherwise.
+        """
+        parts = {key: [] for key in ("users", "labels") + self.keys}
+        for batch in self.batches(filename, 0):
+            if transform is not None:
+                batch = transform(batch)
+            parts["users"].append(np.asarray(batch["users"]).ravel())
+            parts["labels"].append(np.asarray(batch["labels"]).ravel())
+            for key, value in self._forward(batch).items():
+                value = value.numpy()
+                parts[key].append(value[:, 0] if value.ndim == 2 and value.shape[1] == 1
+                                  else value)
+        if not parts["labels"]:
+            raise ValueError(f"{filename}: no lines to score")
+        return {key: np.concatenate(value) for key, value in parts.items()}
+
+
 class CLSRSequentialModel:
     """Train, evaluate and score CLSR on Recommenders sequential files.
 
@@ -68,6 +116,8 @@ class CLSRSequentialModel:
     # The Keras model and its hyper-parameter check (a subclass may run another model).
     model_class = CLSRModel
     check_hparams = staticmethod(as_dict)
+    # The forward outputs that score() keeps for every line.
+    score_outputs = ("pred", "alpha")
 
     def __init__(self, hparams, loader="fast", verbose=1, strategy=None):
         hp = self.check_hparams(hparams)
@@ -85,14 +135,9 @@ class CLSRSequentialModel:
         self.verbose = verbose
         self.best_epoch = 0
         self.history = []
-        self._score_fn = tf.function(self._score_batch, input_signature=[
-            output_signature(self.hp["max_seq_length"])])
+        self.scorer = Scorer(self.model, self.batches, self.score_outputs)
 
     # ---- scoring -----------------------------------------------------------------------
-    def _score_batch(self, batch):
-        out = self.model.forward(batch, training=False, group_size="consecutive")
-        return out["pred"][:, 0], out["alpha"][:, 0]
-
     def score(self, filename):
         """Score every line of a file.
 
@@ -100,18 +145,10 @@ class CLSRSequentialModel:
             filename (str): A Recommenders sequential file.
 
         Returns:
-            dict: ``users``, ``labels``, ``preds``, ``alphas`` as 1-D numpy arrays.
+            dict: ``users``, ``labels`` and the ``score_outputs`` (``pred``, ``alpha``) as
+            1-D numpy arrays, in file order.
         """
-        parts = {"users": [], "labels": [], "preds": [], "alphas": []}
-        for batch in self.batches(filename, 0):
-            pred, alpha = self._score_fn(batch)
-            alpha = np.broadcast_to(alpha.numpy(), pred.shape)
-            for key, value in (("users", batch["users"]), ("labels", batch["labels"]),
-                               ("preds", pred.numpy()), ("alphas", alpha)):
-                parts[key].append(np.asarray(value).ravel())
-        if not parts["preds"]:
-            raise ValueError(f"{filename}: no lines to score")
-        return {k: np.concatenate(v) for k, v in parts.items()}
+        return self.scorer(filename)
 
     def run_eval(self, filename, num_ngs):
         """Evaluate a file of groups (1 positive + ``num_ngs`` negatives).
@@ -123,13 +160,7 @@ class CLSRSequentialModel:
         Returns:
             dict: Metrics (``clsr_tf.evaluation.evaluate``) plus ``mean_alpha``.
         """
-        from clsr_tf.evaluation import mean_alpha
-
-        s = self.score(filename)
-        res = evaluate(s["users"], s["labels"], s["preds"], num_ngs + 1, self.hp["metrics"],
-                       self.hp["pairwise_metrics"])
-        res["mean_alpha"] = round(mean_alpha(s["alphas"], s["labels"]), 4)
-        return res
+        return evaluate_scores(self.hp, self.score(filename), num_ngs + 1)
 
     def predict(self, infile_name, outfile_name):
         """Write one score per line of ``infile_name`` to ``outfile_name`` (atomically).
@@ -141,7 +172,7 @@ class CLSRSequentialModel:
         Returns:
             CLSRSequentialModel: self.
         """
-        preds = self.score(infile_name)["preds"]
+        preds = self.score(infile_name)["pred"]
         write_atomic(outfile_name, "".join(f"{p:.8g}\n" for p in preds))
         return self
 

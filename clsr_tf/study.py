@@ -162,7 +162,8 @@ def trained_model(hp, args, verbose):
 def _run_once(args, hp, verbose, on_partial):
     """One run of the study (one seed); returns its table."""
     from clsr_tf.studies import ablations, counterfactual, one_side
-    from clsr_tf.studies.common import Scorer, data_file, train_model
+    from clsr_tf.sequential import Scorer
+    from clsr_tf.studies.common import data_file, train_model
     from clsr_tf.studies.fusion_weight import default_column, fusion_weight_study, read_meta
     from clsr_tf.studies.ground_truth import ground_truth_study
 

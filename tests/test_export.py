@@ -76,8 +76,8 @@ def test_predict_cli_matches_score(trained, tmp_path, source):
     got = np.loadtxt(out, ndmin=2)
     with open(infile) as f:
         assert len(got) == sum(1 for _ in f)
-    np.testing.assert_allclose(got[:, 0], expected["preds"], atol=1e-6)
-    np.testing.assert_allclose(got[:, 1], expected["alphas"], atol=1e-6)
+    np.testing.assert_allclose(got[:, 0], expected["pred"], atol=1e-6)
+    np.testing.assert_allclose(got[:, 1], expected["alpha"], atol=1e-6)
 
 
 def test_predict_recommenders_loader_writes_scores_only(trained, tmp_path):
@@ -87,7 +87,7 @@ def test_predict_recommenders_loader_writes_scores_only(trained, tmp_path):
     assert predict.main(["--hparams", HPARAMS, "--data-dir", data_dir, "--saved-model", saved,
                          "--input", infile, "--output", str(out), "--loader", "recommenders",
                          *SET]) == 0
-    np.testing.assert_allclose(np.loadtxt(out), model.score(infile)["preds"], atol=1e-6)
+    np.testing.assert_allclose(np.loadtxt(out), model.score(infile)["pred"], atol=1e-6)
 
 
 def test_bad_input_exits_with_2(trained, tmp_path, capsys):

@@ -9,7 +9,6 @@ import os
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from clsr_tf.baselines.surge import SURGEModel, surge_hparams
 from clsr_tf.evaluation import evaluate
@@ -28,24 +27,7 @@ class SURGESequentialModel(CLSRSequentialModel):
 
     model_class = SURGEModel
     check_hparams = staticmethod(surge_hparams)
-
-    def _score_batch(self, batch):
-        pred = self.model.forward(batch, training=False)["pred"][:, 0]
-        return pred, tf.fill(tf.shape(pred), np.nan)  # SURGE has no fusion weight alpha
-
-    def run_eval(self, filename, num_ngs):
-        """Evaluate a file of groups (1 positive + ``num_ngs`` negatives).
-
-        Args:
-            filename (str): A Recommenders sequential file.
-            num_ngs (int): Negatives per positive in the file.
-
-        Returns:
-            dict: Metrics of ``clsr_tf.evaluation.evaluate``.
-        """
-        s = self.score(filename)
-        return evaluate(s["users"], s["labels"], s["preds"], num_ngs + 1, self.hp["metrics"],
-                        self.hp["pairwise_metrics"])
+    score_outputs = ("pred",)  # SURGE has no fusion weight alpha
 
 
 FACADES = {"clsr": CLSRSequentialModel, "surge": SURGESequentialModel}
@@ -84,12 +66,12 @@ def run_in_process(name, hp, output_dir, loader="fast", verbose=0):
                output_dir=output_dir)
     train_seconds = time.time() - start
     scores = runner.score(path("test_file"))
-    test = evaluate(scores["users"], scores["labels"], scores["preds"],
+    test = evaluate(scores["users"], scores["labels"], scores["pred"],
                     runner.hp["test_num_ngs"] + 1, runner.hp["metrics"],
                     runner.hp["pairwise_metrics"])
     best = next(h for h in runner.history if h["epoch"] == runner.best_epoch)
     return {"model": name, "status": "ok", "valid": best["valid"], "test": test,
-            "test_lines": len(scores["preds"]), "best_epoch": runner.best_epoch,
+            "test_lines": len(scores["pred"]), "best_epoch": runner.best_epoch,
             "epochs_run": len(runner.history), "train_seconds": round(train_seconds, 1),
             "params": count_parameters(runner.model), "history": runner.history,
             "hparams": dict(runner.hp)}

@@ -9,7 +9,8 @@ import functools
 
 import pandas as pd
 
-from clsr_tf.studies.common import Scorer, evaluate_scores
+from clsr_tf.evaluation import evaluate_scores
+from clsr_tf.sequential import Scorer
 from clsr_tf.studies.protocols import shuffle_history, truncate_history
 
 
