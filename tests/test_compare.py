@@ -24,16 +24,6 @@ COLUMNS = ["model", "auc", "gauc", "mean_mrr", "ndcg@2", "ndcg@4", "ndcg@6", "tr
 OK = ["clsr", "sli_rec", "surge"]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    from clsr_tf.data.prepare import prepare_dataset
-
-    path = str(tmp_path_factory.mktemp("synthetic"))
-    prepare_dataset("synthetic", None, path, max_seq_length=10, seed=42, n_users=150,
-                    interactions_per_user=30)
-    return path
-
-
 def run_cli(data_dir, out, models, *extra):
     sets = [a for s in SMALL for a in ("--set", s)]
     return compare.main(["--hparams", HPARAMS, "--data-dir", data_dir, "--output-dir", str(out),

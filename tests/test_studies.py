@@ -110,16 +110,6 @@ def test_forced_alpha_fuses_one_side_and_equals_a_manual_alpha_model(rng, tmp_pa
 
 # ---- end to end on a small synthetic data set ----------------------------------------------
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    from clsr_tf.data.prepare import prepare_dataset
-
-    path = str(tmp_path_factory.mktemp("synthetic"))
-    prepare_dataset("synthetic", None, path, max_seq_length=10, seed=42, n_users=150,
-                    interactions_per_user=30)
-    return path
-
-
-@pytest.fixture(scope="module")
 def weights(data_dir, tmp_path_factory):
     from clsr_tf import train
 

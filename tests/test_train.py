@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import prepare_synthetic
 
 from clsr_tf import train
 from clsr_tf.hparams import load_hparams
@@ -21,13 +22,8 @@ SMALL = ["--set", "prepare_n_users=300", "--set", "prepare_interactions_per_user
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    from clsr_tf.data.prepare import prepare_dataset
-
-    path = str(tmp_path_factory.mktemp("synthetic"))
-    prepare_dataset("synthetic", None, path, max_seq_length=10, seed=42, n_users=300,
-                    interactions_per_user=40)
-    return path
+def data_dir(tmp_path_factory):  # 300 users x 40 interactions, larger than conftest's
+    return prepare_synthetic(tmp_path_factory, 300, 40)
 
 
 def run_cli(data_dir, out, *extra):

@@ -475,6 +475,8 @@ class SURGEModel(tf.keras.Model):
     train_step = CLSRModel.train_step
     test_step = CLSRModel.test_step
     build_from_shape = CLSRModel.build_from_shape
+    call = CLSRModel.call
+    get_config = CLSRModel.get_config
 
     def __init__(self, hparams, **kwargs):
         super().__init__(**kwargs)
@@ -545,10 +547,6 @@ class SURGEModel(tf.keras.Model):
         out["pred"] = tf.sigmoid(out["logit"])
         return out
 
-    def call(self, batch, training=False):
-        """Scores sigmoid(logit) [B, 1] for a batch dict."""
-        return self.forward(batch, training=training)["pred"]
-
     def compute_losses(self, batch, out, group_size=None):
         """Group softmax loss + pooling regularisers + L2.
 
@@ -582,9 +580,6 @@ class SURGEModel(tf.keras.Model):
         batch = data[0] if isinstance(data, tuple) else data
         return {"pred": self.forward(batch, training=False)["pred"], "users": batch["users"],
                 "labels": batch["labels"]}
-
-    def get_config(self):
-        return {"hparams": dict(self.hp)}
 
     @classmethod
     def from_config(cls, config):
