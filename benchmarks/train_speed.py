@@ -63,19 +63,18 @@ def build_clsr(data_dir, max_seq_length, batch_size, num_ngs, sequential_model="
     Returns:
         tuple: (CLSRModel, FastBatches).
     """
-    import tensorflow as tf
-
     from clsr_tf.data.loader import FastBatches
     from clsr_tf.hparams import as_dict
+    from clsr_tf.keras2 import keras
     from clsr_tf.model import CLSRModel
 
     hp = as_dict(dict(VOCABS, data_dir=data_dir, max_seq_length=max_seq_length,
                       batch_size=batch_size, train_num_ngs=num_ngs,
                       sequential_model=sequential_model, seed=0))
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     model = CLSRModel(hp)
     model.build_from_shape(max_seq_length)
-    model.compile(optimizer=tf.keras.optimizers.Adam(hp["learning_rate"]),
+    model.compile(optimizer=keras.optimizers.Adam(hp["learning_rate"]),
                   jit_compile=jit_compile)
     return model, FastBatches(hp, seed=0)
 

@@ -6,6 +6,7 @@ import types
 import tensorflow as tf
 
 from clsr_tf.hparams import as_dict
+from clsr_tf.keras2 import keras
 from clsr_tf.layers import MLP, AdaptiveFusion, AttentionPool, make_rnn
 from clsr_tf.layers.mlp import tnormal
 from clsr_tf.losses import ContrastiveLoss, group_softmax_loss
@@ -111,16 +112,16 @@ def dtype_policy(name):
     Args:
         name (str): ``mixed_float16``, ``mixed_bfloat16``, or empty for float32.
     """
-    previous = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy(name or "float32")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name or "float32")
     try:
         yield
     finally:
-        tf.keras.mixed_precision.set_global_policy(previous)
+        keras.mixed_precision.set_global_policy(previous)
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class CLSRModel(tf.keras.Model):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class CLSRModel(keras.Model):
     """CLSR (Zheng et al., WWW 2022) as a Keras model.
 
     ``model(batch)`` returns the scores sigmoid(logit) [B, 1]; ``model.forward(batch)``
@@ -146,7 +147,7 @@ class CLSRModel(tf.keras.Model):
         self.hp = types.MappingProxyType(hp)
 
         def table(size, dim, name):
-            return tf.keras.layers.Embedding(
+            return keras.layers.Embedding(
                 size, dim, embeddings_initializer=tnormal(hp["init_value"]), name=name)
 
         self.item_embedding = table(n_items, hp["item_embedding_dim"], "item_embedding")
@@ -155,7 +156,7 @@ class CLSRModel(tf.keras.Model):
                                          "user_long_embedding")
         self.user_short_embedding = table(n_users, hp["user_embedding_dim"],
                                           "user_short_embedding")
-        self.embedding_dropout = tf.keras.layers.Dropout(hp["embedding_dropout"])
+        self.embedding_dropout = keras.layers.Dropout(hp["embedding_dropout"])
         dropout = hp["dropout"] if hp["user_dropout"] else None
         mlp = dict(activations=hp["activation"], enable_bn=hp["enable_BN"], dropout=dropout,
                    init_value=hp["init_value"])
@@ -356,7 +357,7 @@ class CLSRModel(tf.keras.Model):
     # ---- Keras training hooks --------------------------------------------------------
     def train_step(self, data):
         batch = data[0] if isinstance(data, tuple) else data
-        scaled = isinstance(self.optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
+        scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             out = self.forward(batch, training=True, group_size=self.hp["train_num_ngs"] + 1)

@@ -14,6 +14,7 @@ import tensorflow as tf
 from clsr_tf.data.iterator import RecommendersBatches, output_signature
 from clsr_tf.evaluation import evaluate_scores
 from clsr_tf.hparams import as_dict
+from clsr_tf.keras2 import keras
 from clsr_tf.model import CLSRModel
 
 LOADERS = ("fast", "recommenders")
@@ -121,14 +122,14 @@ class CLSRSequentialModel:
 
     def __init__(self, hparams, loader="fast", verbose=1, strategy=None):
         hp = self.check_hparams(hparams)
-        tf.keras.utils.set_random_seed(hp["seed"])
+        keras.utils.set_random_seed(hp["seed"])
         self.strategy = strategy or tf.distribute.get_strategy()
         with self.strategy.scope():
             self.model = self.model_class(hp)
             self.model.build_from_shape(hp["max_seq_length"])
-            optimizer = tf.keras.optimizers.Adam(hp["learning_rate"])
+            optimizer = keras.optimizers.Adam(hp["learning_rate"])
             if hp["mixed_precision"] == "mixed_float16":
-                optimizer = tf.keras.mixed_precision.LossScaleOptimizer(optimizer)
+                optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
             self.model.compile(optimizer=optimizer, jit_compile=hp["jit_compile"])
         self.hp = dict(self.model.hp)
         self.batches = make_batches(self.hp, loader)
@@ -215,7 +216,7 @@ class CLSRSequentialModel:
                 print(f"resumed from {manager.latest_checkpoint} (epoch "
                       f"{int(state['epoch'].numpy())})")
             if hp["write_tfevents"]:
-                callbacks.append(tf.keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
+                callbacks.append(keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")))
         self.history = json.loads(state["history"].numpy().decode())
         best = max([h["valid"][eval_metric] for h in self.history], default=-np.inf)
         self.best_epoch = next((h["epoch"] for h in self.history
@@ -226,7 +227,7 @@ class CLSRSequentialModel:
                 print(f"early stop at epoch {epoch - 1}")
                 break
             seed = hp["seed"] * 1000 + epoch
-            tf.keras.utils.set_random_seed(seed)
+            keras.utils.set_random_seed(seed)
             if self.verbose:
                 print(f"epoch {epoch}/{hp['epochs']}")
             train_data = self.batches.dataset(train_file, hp["train_num_ngs"], seed=seed)

@@ -10,6 +10,8 @@ SCRIPT = r"""
 import json, sys
 import numpy as np
 import tensorflow as tf
+
+from clsr_tf.keras2 import keras
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, sys.argv[1])
@@ -24,11 +26,11 @@ hp = small_hparams(enable_BN=False, contrastive_loss_weight=0.0, discrepancy_los
 batch = random_batch(np.random.default_rng(0), n_groups=8)
 weights = {}
 for name, scope in (("single", tf.distribute.get_strategy()), ("mirrored", strategy)):
-    tf.keras.utils.set_random_seed(1)
+    keras.utils.set_random_seed(1)
     with scope.scope():
         model = CLSRModel(hp)
         model.build_from_shape(10)
-        model.compile(optimizer=tf.keras.optimizers.SGD(0.5))
+        model.compile(optimizer=keras.optimizers.SGD(0.5))
     model.fit(tf.data.Dataset.from_tensors(batch), verbose=0)
     weights[name] = [w.numpy() for w in model.weights]
 diff = max(float(np.abs(a - b).max()) for a, b in zip(weights["single"], weights["mirrored"]))

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from clsr_tf.keras2 import keras
 from clsr_tf.layers import MLP, AdaptiveFusion, AttentionPool, Time4LSTMCell, make_rnn
 from clsr_tf.original import gru_from_tf1, lstm_from_tf1
 
@@ -127,7 +128,7 @@ def test_time4lstm_matches_numpy_and_stops_at_the_mask(rng):
     np.testing.assert_allclose(rnn(inputs).numpy(), ref, atol=1e-5)
     # With a mask the state stops at the last valid step.
     mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)
-    last = tf.keras.layers.RNN(rnn.cell, return_sequences=False)(inputs, mask=mask).numpy()
+    last = keras.layers.RNN(rnn.cell, return_sequences=False)(inputs, mask=mask).numpy()
     np.testing.assert_allclose(last[0], ref[0, 1], atol=1e-5)
     assert isinstance(rnn.cell, Time4LSTMCell)
 

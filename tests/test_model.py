@@ -10,6 +10,7 @@ from conftest import GOLDEN_DIR, random_batch, small_hparams
 from sklearn.metrics import roc_auc_score
 
 from clsr_tf.hparams import SCHEMA, HParamsError
+from clsr_tf.keras2 import keras
 from clsr_tf.model import CLSRModel
 from clsr_tf.original import load_original_weights
 
@@ -148,7 +149,7 @@ def test_shared_history_runs_once_per_group_with_the_same_results(rng, overrides
 ])
 def test_every_switch_builds_and_trains_a_step(rng, overrides):
     model = model_of(**overrides)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
     batch = random_batch(rng)
     logs = model.train_step(batch)
     assert np.isfinite(float(logs["loss"]))
@@ -224,9 +225,9 @@ def preference_batches(rng, n_users=30, n_cates=8, n_items=60, length=10, groups
 
 
 def test_short_training_learns_a_preference(rng):
-    tf.keras.utils.set_random_seed(3)
+    keras.utils.set_random_seed(3)
     model = model_of()
-    model.compile(optimizer=tf.keras.optimizers.Adam(5e-3))
+    model.compile(optimizer=keras.optimizers.Adam(5e-3))
     data = preference_batches(rng)
     test = next(data)
     first = float(model.test_step(test)["data_loss"])
@@ -252,13 +253,13 @@ def test_mixed_precision_keeps_outputs_and_losses_in_float32(rng, policy):
         assert out[key].dtype == tf.float32, key
     tolerance = 2e-2 if policy == "mixed_bfloat16" else 2e-3
     np.testing.assert_allclose(out["pred"], reference(batch), atol=tolerance)
-    optimizer = tf.keras.optimizers.Adam(1e-3)
+    optimizer = keras.optimizers.Adam(1e-3)
     if policy == "mixed_float16":
-        optimizer = tf.keras.mixed_precision.LossScaleOptimizer(optimizer)
+        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
     mixed.compile(optimizer=optimizer)
     logs = mixed.train_step(batch)
     assert all(v.dtype == tf.float32 and np.isfinite(float(v)) for v in logs.values())
-    assert tf.keras.mixed_precision.global_policy().name == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"
 
 
 def test_xla_compiled_training_matches_eager(rng):
@@ -266,7 +267,7 @@ def test_xla_compiled_training_matches_eager(rng):
     models = [model_of(), model_of()]
     models[1].set_weights(models[0].get_weights())
     for model, jit in zip(models, (False, True)):
-        model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), jit_compile=jit)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
         model.fit(tf.data.Dataset.from_tensors(batch).repeat(2), verbose=0)
     np.testing.assert_allclose(models[1](batch), models[0](batch), atol=1e-5)
     # Keras compiles predict and evaluate with XLA too: their shapes must not depend on data.

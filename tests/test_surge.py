@@ -8,6 +8,7 @@ import tensorflow as tf
 from conftest import random_batch, small_hparams
 
 from clsr_tf.baselines.surge import (AUGRUCell, GraphPooling, InterestGraph, SURGEModel,
+from clsr_tf.keras2 import keras
                                      normalized_adjacency, surge_hparams)
 from clsr_tf.hparams import HParamsError
 
@@ -93,10 +94,10 @@ def test_augru_with_full_attention_is_a_tf1_gru_and_zero_attention_holds_the_sta
     units, dim = 4, 3
     x = rng.normal(size=(2, 5, dim)).astype(np.float32)
     cell = AUGRUCell(units)
-    augru = tf.keras.layers.RNN(cell)
+    augru = keras.layers.RNN(cell)
     ones, zeros = np.ones((2, 5, 1), np.float32), np.zeros((2, 5, 1), np.float32)
     h_augru = augru(np.concatenate([x, ones], -1)).numpy()
-    gru = tf.keras.layers.GRU(units, reset_after=False)
+    gru = keras.layers.GRU(units, reset_after=False)
     gru(x)
     g, c = cell.gate_kernel.numpy(), cell.candidate_kernel.numpy()
     gb, cb = cell.gate_bias.numpy(), cell.candidate_bias.numpy()
@@ -134,10 +135,10 @@ def test_a_gradient_reaches_every_weight(rng, rnn):
 
 
 def test_short_training_lowers_the_loss(rng):
-    tf.keras.utils.set_random_seed(3)
+    keras.utils.set_random_seed(3)
     model = SURGEModel(surge_small())
     model.build_from_shape(10)
-    model.compile(optimizer=tf.keras.optimizers.Adam(0.01))
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
     batches = [random_batch(rng, n_groups=8) for _ in range(3)]
 
     def mean_loss():  # batch statistics, as during training

@@ -37,7 +37,7 @@ def count_parameters(model):
     """Number of trainable parameters of a Keras model.
 
     Args:
-        model (tf.keras.Model): A built model.
+        model (keras.Model): A built model.
 
     Returns:
         int: Parameter count.

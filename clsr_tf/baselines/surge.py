@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from clsr_tf.hparams import HParamsError, validate
+from clsr_tf.keras2 import keras
 from clsr_tf.layers.attention_pool import MASKED_SCORE
 from clsr_tf.layers.mlp import MLP, tnormal
 from clsr_tf.losses import group_softmax_loss
@@ -139,8 +140,8 @@ def normalized_adjacency(adjacency):
     return with_loops * scale[:, :, None] * scale[:, None, :]
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class InterestGraph(tf.keras.layers.Layer):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class InterestGraph(keras.layers.Layer):
     """Interest graph of a history by metric learning (paper 3.2).
 
     M_ij = mean_h cos(w_h * x_i, w_h * x_j); the top ``relative_threshold`` fraction of the
@@ -159,7 +160,7 @@ class InterestGraph(tf.keras.layers.Layer):
     def build(self, input_shape):
         self.metric_weights = self.add_weight(
             name="metric_weights", shape=(self.heads, int(input_shape[-1])),
-            initializer=tf.keras.initializers.RandomNormal(mean=1.0, stddev=0.1))
+            initializer=keras.initializers.RandomNormal(mean=1.0, stddev=0.1))
         super().build(input_shape)
 
     def call(self, nodes, mask=None):
@@ -189,8 +190,8 @@ class InterestGraph(tf.keras.layers.Layer):
         return config
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class NodeAttention(tf.keras.layers.Layer):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class NodeAttention(keras.layers.Layer):
     """Attention logits of keys against a query shared by the row or given per key.
 
     logit_j = MLP([k_j W, q_j, k_j W - q_j, k_j W * q_j]), the scoring of the original
@@ -248,8 +249,8 @@ class NodeAttention(tf.keras.layers.Layer):
         return config
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class InterestFusion(tf.keras.layers.Layer):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class InterestFusion(keras.layers.Layer):
     """Interest fusion by graph attentive convolution (paper 3.3.1).
 
     alpha_j: cluster-aware logit of node j against its 2-hop centre (A_hat^2 X)_j;
@@ -277,7 +278,7 @@ class InterestFusion(tf.keras.layers.Layer):
         self.query_attention = NodeAttention(name="query_attention", **att)
 
     def build(self, input_shape):
-        self.aggregate = tf.keras.layers.Dense(int(input_shape[0][-1]), use_bias=False,
+        self.aggregate = keras.layers.Dense(int(input_shape[0][-1]), use_bias=False,
                                                kernel_initializer=tnormal(self.init_value),
                                                name="aggregate")
         super().build(input_shape)
@@ -352,8 +353,8 @@ def pooling_losses(assignment, adjacency, mask, cluster_mask):
     return {"link": link, "entropy": entropy, "position": position}
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class GraphPooling(tf.keras.layers.Layer):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class GraphPooling(keras.layers.Layer):
     """Interest extraction by soft graph pooling (paper 3.3.2).
 
     S = softmax over clusters of (A_hat H) W_p, restricted to the first min(m, n) clusters
@@ -370,7 +371,7 @@ class GraphPooling(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self.clusters = clusters
         self.init_value = init_value
-        self.assign = tf.keras.layers.Dense(clusters, kernel_initializer=tnormal(init_value),
+        self.assign = keras.layers.Dense(clusters, kernel_initializer=tnormal(init_value),
                                             name="assign")
 
     def call(self, inputs, mask=None):
@@ -411,8 +412,8 @@ class GraphPooling(tf.keras.layers.Layer):
         return config
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class AUGRUCell(tf.keras.layers.Layer):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class AUGRUCell(keras.layers.Layer):
     """GRU cell with an attentional update gate (DIEN's AUGRU), TF1 GRU gate layout.
 
     The input's last channel is the step's attention score a_t: z' = a_t z and
@@ -459,8 +460,8 @@ class AUGRUCell(tf.keras.layers.Layer):
         return config
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class SURGEModel(tf.keras.Model):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class SURGEModel(keras.Model):
     """SURGE as a Keras model on clsr_tf's batch contract.
 
     ``model(batch)`` returns sigmoid(logit) [B, 1]; ``forward`` returns the graph, the
@@ -484,13 +485,13 @@ class SURGEModel(tf.keras.Model):
         n_users, n_items, n_cates = vocab_sizes(hp)
         hp.update(user_vocab_size=n_users, item_vocab_size=n_items, cate_vocab_size=n_cates)
         self.hp = types.MappingProxyType(hp)
-        self.item_embedding = tf.keras.layers.Embedding(
+        self.item_embedding = keras.layers.Embedding(
             n_items, hp["item_embedding_dim"], embeddings_initializer=tnormal(hp["init_value"]),
             name="item_embedding")
-        self.cate_embedding = tf.keras.layers.Embedding(
+        self.cate_embedding = keras.layers.Embedding(
             n_cates, hp["cate_embedding_dim"], embeddings_initializer=tnormal(hp["init_value"]),
             name="cate_embedding")
-        self.embedding_dropout = tf.keras.layers.Dropout(hp["embedding_dropout"])
+        self.embedding_dropout = keras.layers.Dropout(hp["embedding_dropout"])
         mlp = dict(activations=hp["activation"], enable_bn=hp["enable_BN"],
                    dropout=hp["dropout"] if hp["user_dropout"] else None,
                    init_value=hp["init_value"])
@@ -502,7 +503,7 @@ class SURGEModel(tf.keras.Model):
         if hp["surge_rnn"] == "augru":
             self.sequence_attention = NodeAttention(hp["att_fcn_layer_sizes"],
                                                     name="augru_attention", **mlp)
-        self.rnn = tf.keras.layers.RNN(AUGRUCell(hp["hidden_size"]), name=hp["surge_rnn"])
+        self.rnn = keras.layers.RNN(AUGRUCell(hp["hidden_size"]), name=hp["surge_rnn"])
         self.tower = MLP(hp["layer_sizes"], name="logit_fcn", **mlp)
 
     def forward(self, batch, training=False, group_size=1):

@@ -2,12 +2,13 @@
 
 import tensorflow as tf
 
+from clsr_tf.keras2 import keras
 from clsr_tf.layers.mlp import MLP
 from clsr_tf.layers.rnn import make_rnn
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class AdaptiveFusion(tf.keras.layers.Layer):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class AdaptiveFusion(keras.layers.Layer):
     """alpha = sigmoid(MLP([h_t, E(v), u_l, u_s, time_to_now])); u = alpha u_l + (1-alpha) u_s.
 
     ``h_t`` is the final state of a separate GRU over the history (the original's

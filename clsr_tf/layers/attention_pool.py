@@ -2,14 +2,15 @@
 
 import tensorflow as tf
 
+from clsr_tf.keras2 import keras
 from clsr_tf.layers.mlp import MLP, tnormal
 
 # Score given to padded positions before the softmax (the original's -2^32 + 1).
 MASKED_SCORE = -(2.0 ** 32) + 1
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class AttentionPool(tf.keras.layers.Layer):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class AttentionPool(keras.layers.Layer):
     """Masked attention pooling of a sequence of keys by a query.
 
     Keys are projected to the query size by ``attention_mat`` (no bias) for scoring only;

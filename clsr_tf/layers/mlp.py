@@ -2,6 +2,8 @@
 
 import tensorflow as tf
 
+from clsr_tf.keras2 import keras
+
 
 def tnormal(stddev):
     """Truncated-normal initializer of the original release (``init_method: tnormal``).
@@ -13,13 +15,13 @@ def tnormal(stddev):
         stddev (float): Standard deviation (``init_value``).
 
     Returns:
-        tf.keras.initializers.Initializer: The initializer.
+        keras.initializers.Initializer: The initializer.
     """
-    return tf.keras.initializers.TruncatedNormal(stddev=stddev)
+    return keras.initializers.TruncatedNormal(stddev=stddev)
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class MLP(tf.keras.layers.Layer):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class MLP(keras.layers.Layer):
     """Fully connected tower with batch normalisation, as the original ``_fcn_net``.
 
     Each hidden layer is ``activation(BN(x W + b))`` (dropout before the activation when
@@ -45,15 +47,15 @@ class MLP(tf.keras.layers.Layer):
         self.dropout = list(dropout or [0.0] * len(self.layer_sizes))[: len(self.layer_sizes)]
         self.output_size = output_size
         self.init_value = init_value
-        self.hidden = [tf.keras.layers.Dense(n, name=f"hidden_{i}",
+        self.hidden = [keras.layers.Dense(n, name=f"hidden_{i}",
                                              kernel_initializer=tnormal(init_value))
                        for i, n in enumerate(self.layer_sizes)]
-        self.norms = [tf.keras.layers.BatchNormalization(momentum=0.95, epsilon=1e-4,
+        self.norms = [keras.layers.BatchNormalization(momentum=0.95, epsilon=1e-4,
                                                          fused=True, name=f"bn_{i}")
                       for i in range(len(self.layer_sizes))] if enable_bn else []
-        self.drops = [tf.keras.layers.Dropout(r) for r in self.dropout]
-        self.acts = [tf.keras.layers.Activation(a) for a in self.activations]
-        self.out = tf.keras.layers.Dense(output_size, name="output",
+        self.drops = [keras.layers.Dropout(r) for r in self.dropout]
+        self.acts = [keras.layers.Activation(a) for a in self.activations]
+        self.out = keras.layers.Dense(output_size, name="output",
                                          kernel_initializer=tnormal(init_value))
 
     @property

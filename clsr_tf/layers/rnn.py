@@ -2,14 +2,15 @@
 
 import tensorflow as tf
 
+from clsr_tf.keras2 import keras
 from clsr_tf.layers.time4lstm import Time4LSTMCell
 
 KINDS = ("time4lstm", "gru", "lstm")
 VARIANTS = ("tf1", "cudnn")
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class GRUGateBias(tf.keras.initializers.Initializer):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class GRUGateBias(keras.initializers.Initializer):
     """TF1 GRUCell's bias start: 1.0 for the update and reset gates, 0.0 for the candidate."""
 
     def __call__(self, shape, dtype=None, **kwargs):
@@ -40,17 +41,17 @@ def make_rnn(kind, units, variant="tf1", return_sequences=True, return_state=Fal
         name (str): Layer name.
 
     Returns:
-        tf.keras.layers.Layer: A Keras recurrent layer.
+        keras.layers.Layer: A Keras recurrent layer.
     """
     if kind not in KINDS or variant not in VARIANTS:
         raise ValueError(f"unknown rnn {kind!r}/{variant!r}; kinds {KINDS}, variants {VARIANTS}")
     common = dict(return_sequences=return_sequences, return_state=return_state, name=name)
     if kind == "time4lstm":
-        return tf.keras.layers.RNN(Time4LSTMCell(units), **common)
+        return keras.layers.RNN(Time4LSTMCell(units), **common)
     if kind == "gru":
         reset_after = variant == "cudnn"
-        return tf.keras.layers.GRU(units, reset_after=reset_after,
+        return keras.layers.GRU(units, reset_after=reset_after,
                                    recurrent_initializer="glorot_uniform",
                                    bias_initializer=GRUGateBias(), **common)
-    return tf.keras.layers.LSTM(units, unit_forget_bias=True,
+    return keras.layers.LSTM(units, unit_forget_bias=True,
                                 recurrent_initializer="glorot_uniform", **common)

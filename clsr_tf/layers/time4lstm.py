@@ -2,14 +2,16 @@
 
 import tensorflow as tf
 
+from clsr_tf.keras2 import keras
+
 # Names of the time-gate variables, as in the original cell.
 TIME_VECTORS = ("_time_input_w1", "_time_input_bias1", "_time_input_w2", "_time_input_bias2",
                 "_time_bias1", "_time_bias2")
 TIME_MATRICES = ("_time_kernel_t1", "_time_kernel_t2", "_o_kernel_t1", "_o_kernel_t2")
 
 
-@tf.keras.utils.register_keras_serializable(package="clsr_tf")
-class Time4LSTMCell(tf.keras.layers.Layer):
+@keras.utils.register_keras_serializable(package="clsr_tf")
+class Time4LSTMCell(keras.layers.Layer):
     """LSTM cell with two time gates, driven by the last two input columns.
 
     Each step's input is ``[x (D), time_from_first_action, time_to_now]``. With

@@ -21,8 +21,8 @@ def copy_weights(source, target):
     Layers of ``target`` without weights (e.g. a manual-alpha fusion) are skipped.
 
     Args:
-        source (tf.keras.Model): Model to copy from.
-        target (tf.keras.Model): Built model to copy into.
+        source (keras.Model): Model to copy from.
+        target (keras.Model): Built model to copy into.
     """
     for layer in target.layers:
         if layer.weights:
