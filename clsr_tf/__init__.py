@@ -7,7 +7,7 @@ __all__ = ["CLSRModel", "CLSRSequentialModel", "load_hparams"]
 def __getattr__(name):
     # Lazy so that light commands (``--help``, hparams checks) do not import TensorFlow.
     if name == "CLSRModel":
-        from clsr_tf.model import CLSRModel
+        from clsr_tf.models import CLSRModel
 
         return CLSRModel
     if name == "CLSRSequentialModel":

@@ -1,6 +1,8 @@
-"""What clsr_tf's commands share: the hyper-parameter arguments, progress verbosity, and
-the exit status (0 success, 1 failure, 2 bad input with one line naming the problem)."""
+"""What clsr_tf's commands share: the hyper-parameter arguments, progress verbosity, quiet
+TensorFlow start-up, and the exit status (0 success, 1 failure, 2 bad input with one line
+naming the problem)."""
 
+import contextlib
 import os
 import sys
 
@@ -98,6 +100,36 @@ def run_command(run, args, bad_input=()):
         return EXIT_BAD_INPUT
 
 
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """Send file descriptor 2 to /dev/null for the block (C++ code writes there directly)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def quiet_tensorflow():
+    """Import TensorFlow without its C++ start-up noise and keep its logging to errors.
+
+    TensorFlow prints CUDA/cuDNN/cuFFT/cuBLAS factory registration, driver probing, oneDNN
+    and CPU-feature notices from C++ while it loads, before any log level applies; they go
+    to /dev/null here. ``TF_CPP_MIN_LOG_LEVEL=3`` (unless set by the user) then keeps later
+    C++ logging off; Python exceptions are unaffected. Commands call this unless ``-v``.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    with _stderr_to_devnull():
+        import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")
+
+
 def make_main(build_parser, run, bad_input=()):
     """A command's entry point: ``main(argv=None) -> exit status`` (see ``run_command``).
 
@@ -110,6 +142,12 @@ def make_main(build_parser, run, bad_input=()):
         callable: ``main(argv=None)``; ``argv`` defaults to sys.argv[1:].
     """
     def main(argv=None):
-        return run_command(run, build_parser().parse_args(argv), bad_input)
+        parser = build_parser()
+        parser.add_argument("-v", "--verbose", action="store_true",
+                            help="show TensorFlow's start-up and C++ log messages")
+        args = parser.parse_args(argv)
+        if not args.verbose:
+            quiet_tensorflow()
+        return run_command(run, args, bad_input)
 
     return main

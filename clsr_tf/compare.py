@@ -25,6 +25,7 @@ import pandas as pd
 
 from clsr_tf.baselines import RECOMMENDERS_MODELS
 from clsr_tf.cli import add_hparams_arguments, make_main, verbosity
+from clsr_tf.files import write_atomic
 from clsr_tf.hparams import PREPARE_PREFIX, SCHEMA, HParamsError, parse_override, read_yaml
 
 IN_PROCESS = ("clsr", "surge")
@@ -57,6 +58,10 @@ def build_parser():
                    help="folder of the baselines' YAMLs (default: baselines/ next to --hparams)")
     p.add_argument("--force", action="store_true",
                    help="rerun the models whose result.json exists")
+    p.add_argument("--baselines-python", metavar="PATH",
+                   help="Python interpreter of Recommenders' baselines (e.g. a TensorFlow 2.15 "
+                        "environment's bin/python; it needs recommenders and tensorflow); CLSR "
+                        "and SURGE run in this one (default: this interpreter)")
     return p
 
 
@@ -86,6 +91,25 @@ def split_overrides(overrides, models):
     return plain, per_model
 
 
+def baseline_environment():
+    """The environment of a Recommenders baseline's subprocess.
+
+    Recommenders' TF1-style models call ``tf.keras`` in graph mode; on TensorFlow 2.16+ that
+    must be Keras 2, which ``TF_USE_LEGACY_KERAS=1`` selects when it is set before TensorFlow
+    is imported (harmless on 2.15). clsr_tf is put on ``PYTHONPATH`` so another interpreter
+    (``--baselines-python``) finds the runner; TensorFlow's C++ logging stays quiet unless
+    the caller chose a level.
+
+    Returns:
+        dict: Environment variables.
+    """
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
 def metric_columns(pairwise_metrics):
     """Table metric columns: AUC, GAUC, MRR and NDCG at the configured ks.
 
@@ -113,12 +137,23 @@ class Comparison:
             ``baselines/`` next to ``hparams_file``).
         loader (str): Batch reader of CLSR and SURGE.
         verbose (int): Keras progress output (0, 1 bar, 2 one line per epoch).
+        baselines_python (str): Interpreter of the Recommenders baselines' subprocesses
+            (default: ``sys.executable``).
+
+    Raises:
+        FileNotFoundError: ``baselines_python`` is not an executable file.
     """
 
     def __init__(self, hparams_file, models=MODELS, data_dir=None, output_dir=None, epochs=None,
-                 overrides=None, baseline_dir=None, loader="fast", verbose=0):
+                 overrides=None, baseline_dir=None, loader="fast", verbose=0,
+                 baselines_python=None):
         from clsr_tf.hparams import as_dict, load_hparams
 
+        if baselines_python and not (os.path.isfile(baselines_python)
+                                     and os.access(baselines_python, os.X_OK)):
+            raise FileNotFoundError(f"--baselines-python {baselines_python}: not an executable "
+                                    "file")
+        self.baselines_python = baselines_python or sys.executable
         self.models = list(dict.fromkeys(models))
         self.plain, self.per_model = split_overrides(overrides or {}, self.models)
         self.baseline_dir = baseline_dir or os.path.join(
@@ -143,7 +178,7 @@ class Comparison:
         return read_yaml(os.path.join(self.baseline_dir, f"{name}.yaml"))
 
     def _check_plain_keys(self):
-        from clsr_tf.baselines.surge import SURGE_SCHEMA
+        from clsr_tf.models.surge import SURGE_SCHEMA
 
         known = set(SCHEMA) | (set(SURGE_SCHEMA) if "surge" in self.models else set())
         for name in set(self.models) & set(RECOMMENDERS_MODELS):
@@ -168,7 +203,7 @@ class Comparison:
             Recommenders hparams (their YAML, the data set and the shared protocol).
         """
         from clsr_tf.baselines.recommenders_runner import PROTOCOL_KEYS, build_hparams
-        from clsr_tf.baselines.surge import SURGE_SCHEMA, surge_hparams
+        from clsr_tf.models.surge import SURGE_SCHEMA, surge_hparams
         from clsr_tf.data.iterator import vocab_paths
         from clsr_tf.hparams import as_dict
 
@@ -189,9 +224,9 @@ class Comparison:
         return hp
 
     def _run_subprocess(self, name, hp, model_dir):
-        from clsr_tf.sequential import write_atomic
+        from clsr_tf.datasets import data_path
 
-        path = lambda key: os.path.join(self.hp["data_dir"], self.hp[key])  # noqa: E731
+        path = lambda key: data_path(self.hp, key)  # noqa: E731
         config = {"model": name, "hparams": hp, "seed": self.hp["seed"],
                   "train_file": path("train_file"), "valid_file": path("valid_file"),
                   "test_file": path("test_file"), "valid_num_ngs": self.hp["valid_num_ngs"],
@@ -202,11 +237,8 @@ class Comparison:
         out_path = os.path.join(model_dir, "runner_result.json")
         log_path = os.path.join(model_dir, "runner.log")
         write_atomic(config_path, json.dumps(config, indent=2))
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        command = [sys.executable, "-m", "clsr_tf.baselines.recommenders_runner",
+        env = baseline_environment()
+        command = [self.baselines_python, "-m", "clsr_tf.baselines.recommenders_runner",
                    "--config", config_path, "--output", out_path]
         tail = []
         with open(log_path, "w") as log, subprocess.Popen(
@@ -259,8 +291,7 @@ class Comparison:
         Returns:
             pandas.DataFrame: One row per model (see ``table``).
         """
-        from clsr_tf.sequential import write_atomic
-        from clsr_tf.train import prepare_data
+        from clsr_tf.datasets import prepare_data
 
         prepare_data(self.hp)
         os.makedirs(self.output_dir, exist_ok=True)
@@ -392,7 +423,7 @@ def run(args):
         args.hparams, [m.strip() for m in args.models.split(",") if m.strip()],
         data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
         overrides=overrides, baseline_dir=args.baseline_hparams, loader=args.loader,
-        verbose=verbosity(args))
+        verbose=verbosity(args), baselines_python=args.baselines_python)
     table = comparison.run(force=args.force)
     print(comparison.text(table))
     print(f"wrote {os.path.join(comparison.output_dir, 'comparison.md')} and comparison.csv")

@@ -37,16 +37,16 @@ def user_weighted_auc(users, labels, preds):
     return float((auc * g["n"]).sum() / g["n"].sum())
 
 
-def evaluate(users, labels, preds, group_size, metrics=("auc", "logloss"),
+def evaluate(users, labels, preds, num_ngs, metrics=("auc", "logloss"),
              pairwise_metrics=("mean_mrr", "ndcg@2;4;6", "hit@2;4;6", "group_auc")):
     """All metrics of one scored file.
 
     Args:
         users (array-like): User of each line.
-        labels (array-like): 0/1 label of each line, in groups of ``group_size``
+        labels (array-like): 0/1 label of each line, in groups of 1 + ``num_ngs``
             (positive first, as in the Recommenders files).
         preds (array-like): Score of each line.
-        group_size (int): 1 + number of negatives per positive.
+        num_ngs (int): Negatives per positive.
         metrics (list): Recommenders line-level metrics (auc, logloss, ...).
         pairwise_metrics (list): Recommenders group-level metrics (mean_mrr, ndcg@k, ...).
 
@@ -55,6 +55,7 @@ def evaluate(users, labels, preds, group_size, metrics=("auc", "logloss"),
     """
     labels = np.asarray(labels, np.float64).ravel()
     preds = np.asarray(preds, np.float64).ravel()
+    group_size = num_ngs + 1
     if len(labels) % group_size:
         raise ValueError(f"{len(labels)} scored lines do not form groups of {group_size}; "
                          "check valid_num_ngs/test_num_ngs against the file")
@@ -80,19 +81,19 @@ def mean_alpha(alphas, labels):
     return float((alphas * labels).sum() / labels.sum())
 
 
-def evaluate_scores(hp, scores, group_size):
+def evaluate_scores(hp, scores, num_ngs):
     """The metrics of ``evaluate`` plus, when alpha was scored, ``mean_alpha``.
 
     Args:
         hp (dict): Hyper-parameters (``metrics``, ``pairwise_metrics``).
         scores (dict): ``users``, ``labels``, ``pred`` and optionally ``alpha`` [N], as
-            from ``clsr_tf.sequential.Scorer``.
-        group_size (int): Lines per candidate group (1 + negatives).
+            from ``clsr_tf.sequential.FileScorer``.
+        num_ngs (int): Negatives per positive.
 
     Returns:
         dict: Metric name -> value.
     """
-    res = evaluate(scores["users"], scores["labels"], scores["pred"], group_size,
+    res = evaluate(scores["users"], scores["labels"], scores["pred"], num_ngs,
                    hp["metrics"], hp["pairwise_metrics"])
     if "alpha" in scores:
         res["mean_alpha"] = round(mean_alpha(scores["alpha"], scores["labels"]), 4)

@@ -13,10 +13,10 @@ Exit status: 0 on success, 2 on bad input (hyper-parameters, missing files), 1 o
 
 import argparse
 import os
-import shutil
 import sys
 
 from clsr_tf.cli import add_hparams_arguments, make_main, hparams_from_args
+from clsr_tf.files import atomic_dir
 
 SIGNATURE = "serving_default"
 # Batch arrays CLSRModel.forward reads (shared/DESIGN.md section 3), the signature's inputs.
@@ -46,24 +46,10 @@ def serving_function(model, max_seq_length=None):
 
     @tf.function(input_signature=[signature])
     def serve(batch):
-        out = model.forward(batch, training=False, group_size="consecutive")
+        out = model.inference_forward(batch)
         return {"scores": out["pred"][:, 0], "alpha": out["alpha"][:, 0]}
 
     return serve
-
-
-def replace_dir(tmp, path):
-    """Move the folder ``tmp`` to ``path``, replacing any folder there.
-
-    Args:
-        tmp (str): A complete folder, on the same file system as ``path``.
-        path (str): Destination.
-    """
-    old = f"{path}.old{os.getpid()}"
-    if os.path.isdir(path):
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def export_saved_model(model, path, max_seq_length=None):
@@ -87,17 +73,12 @@ def export_saved_model(model, path, max_seq_length=None):
     module.model_variables = list(model.variables)
     module.serve = serve
     path = os.path.abspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_dir(path) as tmp:
         tf.saved_model.save(module, tmp, signatures={SIGNATURE: serve.get_concrete_function()})
-        replace_dir(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 
-class Scorer:
+class ServingScorer:
     """``scorer(batch) -> {"scores": [B], "alpha": [B]}`` (numpy) over a serving function.
 
     Args:
@@ -132,17 +113,17 @@ class Scorer:
 
 
 def keras_scorer(model, max_seq_length=None):
-    """A ``Scorer`` of a Keras CLSR (the function that ``export_saved_model`` saves).
+    """A ``ServingScorer`` of a Keras CLSR (the function that ``export_saved_model`` saves).
 
     Args:
         model (CLSRModel): A built model.
         max_seq_length (int): History length L (default: the model's ``max_seq_length``).
 
     Returns:
-        Scorer: The scorer.
+        ServingScorer: The scorer.
     """
     serve = serving_function(model, max_seq_length)
-    return Scorer(lambda **batch: serve(batch), serve.input_signature[0])
+    return ServingScorer(lambda **batch: serve(batch), serve.input_signature[0])
 
 
 def load_scorer(path):
@@ -152,7 +133,7 @@ def load_scorer(path):
         path (str): The SavedModel folder.
 
     Returns:
-        Scorer: ``scorer(batch) -> {"scores": [B], "alpha": [B]}`` (numpy).
+        ServingScorer: ``scorer(batch) -> {"scores": [B], "alpha": [B]}`` (numpy).
     """
     import tensorflow as tf
 
@@ -160,36 +141,7 @@ def load_scorer(path):
         raise FileNotFoundError(f"{path}: SavedModel folder not found")
     loaded = tf.saved_model.load(path)
     fn = loaded.signatures[SIGNATURE]
-    return Scorer(fn, fn.structured_input_signature[1], owner=loaded)
-
-
-def load_trained(hp, weights, loader="fast"):
-    """A ``CLSRSequentialModel`` with the weights of a ``best_model`` folder.
-
-    Args:
-        hp (dict): Hyper-parameters of the trained model.
-        weights (str): Folder written by ``CLSRSequentialModel.save_model``.
-        loader (str): Batch reader of the facade (``fast`` or ``recommenders``).
-
-    Returns:
-        CLSRSequentialModel: The model.
-
-    Raises:
-        FileNotFoundError: No weights in ``weights``.
-        HParamsError: The weights have other shapes than ``hp`` gives.
-    """
-    from clsr_tf.hparams import HParamsError
-    from clsr_tf.sequential import CLSRSequentialModel
-
-    if not os.path.isfile(os.path.join(weights, "weights.index")):
-        raise FileNotFoundError(f"{weights}: no weights (expected a best_model folder "
-                                "written by CLSRSequentialModel.save_model)")
-    model = CLSRSequentialModel(hp, loader=loader, verbose=0)
-    try:
-        return model.load_model(weights)
-    except ValueError as err:  # a variable of another shape: other hyper-parameters
-        raise HParamsError(f"{weights}: the weights do not fit the hyper-parameters "
-                           f"(give the training run's --set overrides): {err}") from err
+    return ServingScorer(fn, fn.structured_input_signature[1], owner=loaded)
 
 
 def build_parser():
@@ -215,7 +167,9 @@ def run(args):
     Args:
         args (argparse.Namespace): Parsed command line.
     """
-    model = load_trained(hparams_from_args(args), args.weights)
+    from clsr_tf.sequential import CLSRSequentialModel
+
+    model = CLSRSequentialModel.from_weights(hparams_from_args(args), args.weights)
     print(f"wrote {export_saved_model(model.model, args.output)}")
 
 

@@ -64,18 +64,18 @@ class ContrastiveLoss:
         return tf.add_n(list(self.terms(u_long, u_short, p_long, p_short, lengths).values()))
 
 
-def group_softmax_loss(logits, labels, group_size):
+def group_softmax_loss(logits, labels, num_ngs):
     """Mean over groups of -log softmax(group logits)[positive] (Recommenders' ``softmax``).
 
     Args:
-        logits (tf.Tensor): [B, 1] or [B]; rows come in groups of ``group_size``.
+        logits (tf.Tensor): [B, 1] or [B]; rows come in groups of 1 + ``num_ngs``.
         labels (tf.Tensor): Same shape; exactly one 1 per group.
-        group_size (int): 1 + number of negatives.
+        num_ngs (int): Negatives per positive.
 
     Returns:
         tf.Tensor: Scalar loss.
     """
-    logits = tf.reshape(logits, [-1, group_size])
-    labels = tf.reshape(tf.cast(labels, logits.dtype), [-1, group_size])
+    logits = tf.reshape(logits, [-1, num_ngs + 1])
+    labels = tf.reshape(tf.cast(labels, logits.dtype), [-1, num_ngs + 1])
     log_probs = tf.nn.log_softmax(logits, axis=-1)
     return -tf.reduce_mean(tf.reduce_sum(labels * log_probs, -1))

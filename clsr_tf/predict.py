@@ -50,7 +50,7 @@ def write_scores(scorer, batches, path, with_alpha=False):
     """Score batches and write one line per row to ``path``, atomically.
 
     Args:
-        scorer (Scorer): batch -> {"scores": [B], "alpha": [B]} (``clsr_tf.export``).
+        scorer (ServingScorer): batch -> {"scores": [B], "alpha": [B]} (``clsr_tf.export``).
         batches (iterable): Batch dicts (shared/DESIGN.md section 3).
         path (str): Output file (written to a temporary file beside it, then renamed).
         with_alpha (bool): Write ``score<TAB>alpha``.
@@ -58,22 +58,16 @@ def write_scores(scorer, batches, path, with_alpha=False):
     Returns:
         int: Rows written.
     """
-    tmp = f"{path}.tmp{os.getpid()}"
     rows = 0
-    try:
-        with open(tmp, "w") as f:
-            for batch in batches:
-                out = scorer(batch)
-                if with_alpha:
-                    f.write("".join(f"{s:.8g}\t{a:.8g}\n"
-                                    for s, a in zip(out["scores"], out["alpha"])))
-                else:
-                    f.write("".join(f"{s:.8g}\n" for s in out["scores"]))
-                rows += len(out["scores"])
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_file(path) as f:
+        for batch in batches:
+            out = scorer(batch)
+            if with_alpha:
+                f.write("".join(f"{s:.8g}\t{a:.8g}\n"
+                                for s, a in zip(out["scores"], out["alpha"])))
+            else:
+                f.write("".join(f"{s:.8g}\n" for s in out["scores"]))
+            rows += len(out["scores"])
     return rows
 
 
@@ -83,8 +77,8 @@ def run(args):
     Args:
         args (argparse.Namespace): Parsed command line.
     """
-    from clsr_tf.export import keras_scorer, load_scorer, load_trained
-    from clsr_tf.sequential import make_batches
+    from clsr_tf.export import keras_scorer, load_scorer
+    from clsr_tf.sequential import CLSRSequentialModel, make_batches
 
     if not os.path.isfile(args.input):
         raise FileNotFoundError(f"{args.input}: input file not found")
@@ -97,7 +91,7 @@ def run(args):
                                f"{scorer.max_seq_length}, but the hparams have "
                                f"{hp['max_seq_length']}")
     else:
-        model = load_trained(hp, args.weights, args.loader)
+        model = CLSRSequentialModel.from_weights(hp, args.weights, args.loader)
         scorer = keras_scorer(model.model)
     batches = make_batches(hp, args.loader)(args.input, 0)
     rows = write_scores(scorer, batches, args.output, args.with_alpha)

@@ -6,16 +6,16 @@ Recommenders notebook can swap CLSR in; underneath, ``.model`` is a plain Keras 
 
 import json
 import os
-import shutil
 
 import numpy as np
 import tensorflow as tf
 
 from clsr_tf.data.iterator import RecommendersBatches, output_signature
 from clsr_tf.evaluation import evaluate_scores
-from clsr_tf.hparams import as_dict
+from clsr_tf.files import atomic_dir, write_atomic
+from clsr_tf.hparams import HParamsError
 from clsr_tf.keras2 import keras
-from clsr_tf.model import CLSRModel
+from clsr_tf.models import CLSRModel, SURGEModel
 
 LOADERS = ("fast", "recommenders")
 
@@ -41,24 +41,11 @@ def make_batches(hp, loader="fast"):
     raise ValueError(f"loader must be one of {LOADERS}, got {loader!r}")
 
 
-def write_atomic(path, text):
-    """Write a text file through a temporary file and a rename.
+class FileScorer:
+    """Run a sequential model over a file and keep chosen ``forward`` outputs of every line.
 
     Args:
-        path (str): Destination.
-        text (str): Content.
-    """
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-class Scorer:
-    """Run a ``CLSRModel`` over a file and keep chosen ``forward`` outputs of every line.
-
-    Args:
-        model (CLSRModel): The Keras model.
+        model (SequentialModel): The Keras model (its ``inference_forward`` runs).
         batches (callable): ``(path, batch_num_ngs) -> batch dicts``, e.g. the ``batches``
             of a ``CLSRSequentialModel``.
         keys (tuple): ``forward`` outputs to keep (``pred`` and ``alpha`` by default).
@@ -72,7 +59,7 @@ class Scorer:
             output_signature(model.hp["max_seq_length"])])
 
     def _outputs(self, batch):
-        out = self.model.forward(batch, training=False, group_size="consecutive")
+        out = self.model.inference_forward(batch)
         return {key: out[key] for key in self.keys}
 
     def __call__(self, filename, transform=None):
@@ -102,8 +89,22 @@ class Scorer:
         return {key: np.concatenate(value) for key, value in parts.items()}
 
 
+class StepProgress(keras.callbacks.Callback):
+    """A progress bar over the steps of one epoch, with the running training losses."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.bar, self.steps = keras.utils.Progbar(None), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps = batch + 1
+        self.bar.update(self.steps, [(k, float(v)) for k, v in (logs or {}).items()])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.update(self.steps, finalize=True)
+
+
 class CLSRSequentialModel:
-    """Train, evaluate and score CLSR on Recommenders sequential files.
+    """Train, evaluate and score CLSR (or another ``model_class``) on Recommenders files.
 
     Args:
         hparams (HParams or dict): Hyper-parameters (``clsr_tf.hparams``).
@@ -114,14 +115,11 @@ class CLSRSequentialModel:
             1 + train_num_ngs rows on each (a multiple of the number of replicas).
     """
 
-    # The Keras model and its hyper-parameter check (a subclass may run another model).
+    # The Keras model (a subclass may run another SequentialModel).
     model_class = CLSRModel
-    check_hparams = staticmethod(as_dict)
-    # The forward outputs that score() keeps for every line.
-    score_outputs = ("pred", "alpha")
 
     def __init__(self, hparams, loader="fast", verbose=1, strategy=None):
-        hp = self.check_hparams(hparams)
+        hp = self.model_class.check_hparams(hparams)
         keras.utils.set_random_seed(hp["seed"])
         self.strategy = strategy or tf.distribute.get_strategy()
         with self.strategy.scope():
@@ -136,7 +134,7 @@ class CLSRSequentialModel:
         self.verbose = verbose
         self.best_epoch = 0
         self.history = []
-        self.scorer = Scorer(self.model, self.batches, self.score_outputs)
+        self.scorer = FileScorer(self.model, self.batches, self.model_class.prediction_outputs)
 
     # ---- scoring -----------------------------------------------------------------------
     def score(self, filename):
@@ -146,8 +144,8 @@ class CLSRSequentialModel:
             filename (str): A Recommenders sequential file.
 
         Returns:
-            dict: ``users``, ``labels`` and the ``score_outputs`` (``pred``, ``alpha``) as
-            1-D numpy arrays, in file order.
+            dict: ``users``, ``labels`` and the model's ``prediction_outputs`` (``pred``,
+            and ``alpha`` for CLSR) as 1-D numpy arrays, in file order.
         """
         return self.scorer(filename)
 
@@ -161,7 +159,7 @@ class CLSRSequentialModel:
         Returns:
             dict: Metrics (``clsr_tf.evaluation.evaluate``) plus ``mean_alpha``.
         """
-        return evaluate_scores(self.hp, self.score(filename), num_ngs + 1)
+        return evaluate_scores(self.hp, self.score(filename), num_ngs)
 
     def predict(self, infile_name, outfile_name):
         """Write one score per line of ``infile_name`` to ``outfile_name`` (atomically).
@@ -231,9 +229,11 @@ class CLSRSequentialModel:
             if self.verbose:
                 print(f"epoch {epoch}/{hp['epochs']}")
             train_data = self.batches.dataset(train_file, hp["train_num_ngs"], seed=seed)
-            logs = self.model.fit(train_data,
-                                  epochs=epoch, initial_epoch=epoch - 1, verbose=self.verbose,
-                                  callbacks=callbacks).history
+            # Keras' own progress output would add its "Epoch 2/2" (one fit call per epoch);
+            # a step bar on a terminal, and the line printed below, replace it.
+            progress = [StepProgress()] if self.verbose == 1 else []
+            logs = self.model.fit(train_data, epochs=epoch, initial_epoch=epoch - 1, verbose=0,
+                                  callbacks=callbacks + progress).history
             valid = self.run_eval(valid_file, valid_num_ngs)
             train = {k: float(v[-1]) for k, v in logs.items()}
             self.history.append({"epoch": epoch, "train": train, "valid": valid})
@@ -263,14 +263,8 @@ class CLSRSequentialModel:
         Args:
             path (str): Destination folder (replaced as a whole).
         """
-        tmp = f"{path}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.model.save_weights(os.path.join(tmp, "weights"))
-        old = f"{path}.old{os.getpid()}"
-        if os.path.isdir(path):
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
+        with atomic_dir(path) as tmp:
+            self.model.save_weights(os.path.join(tmp, "weights"))
 
     def load_model(self, path):
         """Load weights saved by ``save_model`` (a folder) or ``model.save_weights``.
@@ -295,3 +289,36 @@ class CLSRSequentialModel:
                              f"({str(err).splitlines()[0][:300]})") from err
         status.expect_partial()  # the file's optimizer slots are not needed to score
         return self
+
+    @classmethod
+    def from_weights(cls, hparams, weights, loader="fast", verbose=0):
+        """A model with the weights of a ``best_model`` folder (``save_model``).
+
+        Args:
+            hparams (HParams or dict): Hyper-parameters of the trained model.
+            weights (str): Folder written by ``save_model``.
+            loader (str): Batch reader (``fast`` or ``recommenders``).
+            verbose (int): Keras progress output of a later ``fit``.
+
+        Returns:
+            CLSRSequentialModel: The model.
+
+        Raises:
+            FileNotFoundError: No weights in ``weights``.
+            HParamsError: The weights do not fit the hyper-parameters.
+        """
+        if not os.path.isfile(os.path.join(weights, "weights.index")):
+            raise FileNotFoundError(f"{weights}: no weights (expected a best_model folder "
+                                    "written by CLSRSequentialModel.save_model)")
+        model = cls(hparams, loader=loader, verbose=verbose)
+        try:
+            return model.load_model(weights)
+        except (ValueError, tf.errors.OpError) as err:  # other shapes: other hyper-parameters
+            raise HParamsError(f"{weights}: the weights do not fit the hyper-parameters "
+                               f"(give the training run's --hparams and --set): {err}") from err
+
+
+class SURGESequentialModel(CLSRSequentialModel):
+    """``CLSRSequentialModel``'s fit/run_eval/score/predict for SURGE (no fusion weight alpha)."""
+
+    model_class = SURGEModel

@@ -117,11 +117,11 @@ def _check_args(args):
 
 def _preflight(args, hp):
     """Study-specific checks on the prepared data, before any training."""
-    from clsr_tf.studies.common import data_file
+    from clsr_tf.datasets import data_path
     from clsr_tf.studies.fusion_weight import read_meta
 
     if args.study == "fusion_weight" and args.column:
-        meta = read_meta(data_file(hp, "test_file"))
+        meta = read_meta(data_path(hp, "test_file"))
         if args.column not in meta:
             raise StudyError(f"--column {args.column}: the meta sidecar has "
                              f"{list(meta.columns)}")
@@ -142,8 +142,6 @@ def trained_model(hp, args, verbose):
     Returns:
         CLSRSequentialModel: The model.
     """
-    import tensorflow as tf
-
     from clsr_tf.sequential import CLSRSequentialModel
     from clsr_tf.studies.common import train_model
 
@@ -151,19 +149,15 @@ def trained_model(hp, args, verbose):
         return train_model(hp, args.loader, verbose)
     if not os.path.isdir(args.weights):
         raise FileNotFoundError(f"--weights {args.weights}: no such folder")
-    model = CLSRSequentialModel(hp, loader=args.loader, verbose=verbose)
-    try:
-        return model.load_model(args.weights)
-    except (ValueError, tf.errors.OpError) as err:
-        raise StudyError(f"--weights {args.weights} do not fit the hyper-parameters (give "
-                         f"the --hparams and --set of its training run): {err}") from err
+    return CLSRSequentialModel.from_weights(hp, args.weights, args.loader, verbose)
 
 
 def _run_once(args, hp, verbose, on_partial):
     """One run of the study (one seed); returns its table."""
+    from clsr_tf.datasets import data_path
+    from clsr_tf.sequential import FileScorer
     from clsr_tf.studies import ablations, counterfactual, one_side
-    from clsr_tf.sequential import Scorer
-    from clsr_tf.studies.common import data_file, train_model
+    from clsr_tf.studies.common import train_model
     from clsr_tf.studies.fusion_weight import default_column, fusion_weight_study, read_meta
     from clsr_tf.studies.ground_truth import ground_truth_study
 
@@ -173,7 +167,7 @@ def _run_once(args, hp, verbose, on_partial):
                                        on_row=on_partial)
     seq = trained_model(hp, args, verbose)
     model, batches = seq.model, seq.batches
-    test, num_ngs = data_file(hp, "test_file"), hp["test_num_ngs"]
+    test, num_ngs = data_path(hp, "test_file"), hp["test_num_ngs"]
     if name == "shuffle":
         return counterfactual.shuffle_study(model, batches, test, num_ngs, hp["seed"])
     if name == "truncate":
@@ -183,8 +177,8 @@ def _run_once(args, hp, verbose, on_partial):
         return one_side.one_side_study(model, batches, test, num_ngs)
     if name == "fusion_weight":
         meta = read_meta(test)
-        return fusion_weight_study(hp, Scorer(model, batches)(test), meta,
-                                   args.column or default_column(meta), num_ngs + 1)
+        return fusion_weight_study(hp, FileScorer(model, batches)(test), meta,
+                                   args.column or default_column(meta), num_ngs)
     beta0 = train_model(dict(hp, contrastive_loss_weight=0.0), args.loader, verbose)
     return ground_truth_study({"clsr": model, "clsr_beta0": beta0.model}, batches, hp)
 
@@ -240,7 +234,7 @@ def run(args):
         args (argparse.Namespace): Parsed command line.
     """
     from clsr_tf.studies.report import markdown_table
-    from clsr_tf.train import prepare_data
+    from clsr_tf.datasets import prepare_data
 
     _check_args(args)
     hp = hparams_from_args(args, require_data_dir=True)

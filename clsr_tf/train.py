@@ -10,7 +10,6 @@ import sys
 import time
 
 from clsr_tf.cli import add_hparams_arguments, make_main, hparams_from_args, verbosity
-from clsr_tf.hparams import HParamsError
 
 
 def build_parser():
@@ -34,35 +33,6 @@ def build_parser():
     p.add_argument("--force-prepare", action="store_true",
                    help="prepare the data set again even if it exists")
     return p
-
-
-def prepare_data(hp, force=False):
-    """Prepare the data set into ``hp['data_dir']`` unless it is already there.
-
-    Args:
-        hp (dict): Validated hyper-parameters.
-        force (bool): Prepare again even if present.
-
-    Returns:
-        dict: The data set's ``dataset_info.json``.
-    """
-    from clsr_tf.data.prepare import prepare_dataset
-    from clsr_tf.hparams import prepare_options
-
-    info = os.path.join(hp["data_dir"], "dataset_info.json")
-    if force or not os.path.exists(info):
-        print(f"preparing {hp['dataset']} into {hp['data_dir']} ...", flush=True)
-        start = time.time()
-        try:
-            prepare_dataset(hp["dataset"], hp["raw_path"] or None, hp["data_dir"],
-                            max_seq_length=hp["max_seq_length"], seed=hp["seed"], force=force,
-                            valid_num_ngs=hp["valid_num_ngs"], test_num_ngs=hp["test_num_ngs"],
-                            **prepare_options(hp))
-        except TypeError as err:  # an unknown prepare_<option>
-            raise HParamsError(f"{hp['dataset']}: {err} (set as prepare_<option>)") from err
-        print(f"prepared in {time.time() - start:.1f}s", flush=True)
-    with open(info) as f:
-        return json.load(f)
 
 
 def make_strategy(name):
@@ -109,23 +79,24 @@ def run(args):
     Args:
         args (argparse.Namespace): Parsed command line.
     """
-    from clsr_tf.sequential import CLSRSequentialModel, write_atomic
+    from clsr_tf.datasets import data_path, prepare_data
+    from clsr_tf.files import write_atomic
+    from clsr_tf.sequential import CLSRSequentialModel
 
     hp = hparams_from_args(args, require_data_dir=True)
     output_dir = args.output_dir or os.path.join(
         "runs", os.path.splitext(os.path.basename(args.hparams))[0])
     os.makedirs(output_dir, exist_ok=True)
     prepare_data(hp, force=args.force_prepare)
-    path = lambda key: os.path.join(hp["data_dir"], hp[key])  # noqa: E731
     start = time.time()
     model = CLSRSequentialModel(hp, loader=args.loader, verbose=verbosity(args),
                                 strategy=make_strategy(args.strategy))
-    model.fit(path("train_file"), path("valid_file"), hp["valid_num_ngs"],
+    model.fit(data_path(hp, "train_file"), data_path(hp, "valid_file"), hp["valid_num_ngs"],
               output_dir=output_dir, resume=args.resume)
     train_seconds = time.time() - start
     best = next(h for h in model.history if h["epoch"] == model.best_epoch)
     metrics = {"valid": best["valid"],
-               "test": model.run_eval(path("test_file"), hp["test_num_ngs"])}
+               "test": model.run_eval(data_path(hp, "test_file"), hp["test_num_ngs"])}
     print(format_table(metrics))
     result = dict(metrics, best_epoch=model.best_epoch, epochs_run=len(model.history),
                   train_seconds=round(train_seconds, 1), hparams=dict(model.hp))

@@ -33,9 +33,17 @@ def run_cli(data_dir, out, models, *extra):
 
 @pytest.fixture(scope="module")
 def first_run(data_dir, tmp_path_factory):
-    """clsr, sli_rec and surge succeed; caser's runner fails on a bad value; foo is unknown."""
+    """clsr, sli_rec and surge succeed; caser's runner fails on a bad value; foo is unknown.
+
+    The baselines run through ``--baselines-python``: a wrapper that logs its arguments.
+    """
     out = tmp_path_factory.mktemp("compare")
-    status = run_cli(data_dir, out, OK + ["caser", "foo"], "--set", "caser.n_v=many")
+    wrapper = out / "python-wrapper"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{out}/wrapper.log"\n'
+                       f'exec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    status = run_cli(data_dir, out, OK + ["caser", "foo"], "--set", "caser.n_v=many",
+                     "--baselines-python", str(wrapper))
     return status, out
 
 
@@ -73,6 +81,16 @@ def test_comparison_writes_both_tables_and_error_rows(first_run, capsys):
 def test_baselines_ran_in_subprocesses_so_eager_is_still_on(first_run):
     assert tf.executing_eagerly()
     assert "recommenders.models.deeprec.models.base_model" not in sys.modules
+
+
+def test_baselines_ran_with_the_given_interpreter(first_run, data_dir, tmp_path, capsys):
+    _, out = first_run
+    calls = (out / "wrapper.log").read_text().splitlines()
+    assert len(calls) == 2 and all("clsr_tf.baselines.recommenders_runner" in c for c in calls)
+    assert [c.split("--config ")[1].split("/")[-2] for c in calls] == ["sli_rec", "caser"]
+    assert run_cli(data_dir, tmp_path, ["sli_rec"], "--baselines-python",
+                   str(tmp_path / "nope")) == EXIT_BAD_INPUT
+    assert "not an executable file" in capsys.readouterr().err
 
 
 def test_rerun_skips_existing_results(first_run, data_dir, capsys):
@@ -163,8 +181,7 @@ def test_legacy_rnn_shim_lets_gru_and_sum_import():
         "from recommenders.models.deeprec.models.sequential.gru import GRUModel\n"
         "from recommenders.models.deeprec.models.sequential.sum import SUMModel\n"
         "print('imported', GRUModel.__name__, SUMModel.__name__)\n")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=compare.baseline_environment(), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "imported GRUModel SUMModel" in proc.stdout

@@ -16,7 +16,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, sys.argv[1])
 from conftest import random_batch, small_hparams
-from clsr_tf.model import CLSRModel
+from clsr_tf.models import CLSRModel
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 # Only the group softmax loss, no batch norm: one SGD step must then equal the single-device

@@ -74,4 +74,4 @@ def test_group_softmax_loss_matches_numpy(rng):
     labels[[0, 5, 10]] = 1
     g = logits.reshape(3, 5)
     ref = -np.mean(g[:, 0] - np.log(np.exp(g).sum(1)))
-    np.testing.assert_allclose(float(group_softmax_loss(logits, labels, 5)), ref, rtol=1e-5)
+    np.testing.assert_allclose(float(group_softmax_loss(logits, labels, 4)), ref, rtol=1e-5)

@@ -10,7 +10,7 @@ from conftest import random_batch, small_hparams
 
 from clsr_tf import study
 from clsr_tf.hparams import as_dict, load_hparams
-from clsr_tf.model import CLSRModel
+from clsr_tf.models import CLSRModel
 from clsr_tf.studies import ablations
 from clsr_tf.studies.one_side import fixed_alpha_model
 from clsr_tf.studies.protocols import HISTORY_KEYS, shuffle_history, truncate_history

@@ -7,10 +7,10 @@ import pytest
 import tensorflow as tf
 from conftest import random_batch, small_hparams
 
-from clsr_tf.baselines.surge import (AUGRUCell, GraphPooling, InterestGraph, SURGEModel,
-from clsr_tf.keras2 import keras
-                                     normalized_adjacency, surge_hparams)
 from clsr_tf.hparams import HParamsError
+from clsr_tf.keras2 import keras
+from clsr_tf.models.surge import SURGEModel, surge_hparams
+from clsr_tf.models.surge.layers import AUGRUCell, GraphPooling, InterestGraph, normalized_adjacency
 
 
 def surge_small(**overrides):

@@ -27,7 +27,7 @@ import numpy as np
 
 from clsr_tf.baselines import RECOMMENDERS_MODELS
 from clsr_tf.evaluation import evaluate
-from clsr_tf.sequential import write_atomic
+from clsr_tf.files import write_atomic
 
 # Keys of the shared hparams that every baseline takes over (same data, same protocol).
 PROTOCOL_KEYS = ("max_seq_length", "batch_size", "train_num_ngs", "epochs", "EARLY_STOP",
@@ -146,7 +146,7 @@ def evaluate_file(model, config, split):
     """
     s = score_file(model, config[f"{split}_file"], config["eval_min_seq_length"])
     hp = model.hparams
-    return evaluate(s["users"], s["labels"], s["preds"], config[f"{split}_num_ngs"] + 1,
+    return evaluate(s["users"], s["labels"], s["preds"], config[f"{split}_num_ngs"],
                     hp.metrics, hp.pairwise_metrics), len(s["preds"])
 
 

@@ -5,30 +5,13 @@ epoch's weights kept) and score through ``clsr_tf.evaluation.evaluate``, exactly
 ``python -m clsr_tf.train`` does for CLSR.
 """
 
-import os
 import time
 
 import numpy as np
 
-from clsr_tf.baselines.surge import SURGEModel, surge_hparams
+from clsr_tf.datasets import data_path
 from clsr_tf.evaluation import evaluate
-from clsr_tf.sequential import CLSRSequentialModel
-
-
-class SURGESequentialModel(CLSRSequentialModel):
-    """``CLSRSequentialModel``'s fit/run_eval/score/predict for SURGE.
-
-    Args:
-        hparams (HParams or dict): SURGE hyper-parameters (``surge_hparams``).
-        loader (str): ``fast`` or ``recommenders`` (see ``make_batches``).
-        verbose (int): Keras progress output during ``fit``.
-        strategy (tf.distribute.Strategy): Data-parallel training.
-    """
-
-    model_class = SURGEModel
-    check_hparams = staticmethod(surge_hparams)
-    score_outputs = ("pred",)  # SURGE has no fusion weight alpha
-
+from clsr_tf.sequential import CLSRSequentialModel, SURGESequentialModel
 
 FACADES = {"clsr": CLSRSequentialModel, "surge": SURGESequentialModel}
 
@@ -59,15 +42,14 @@ def run_in_process(name, hp, output_dir, loader="fast", verbose=0):
         dict: ``status`` ``ok``, ``valid``/``test`` metrics, ``test_lines``, ``best_epoch``,
         ``epochs_run``, ``train_seconds``, ``params``, ``history`` and ``hparams``.
     """
-    path = lambda key: os.path.join(hp["data_dir"], hp[key])  # noqa: E731
     start = time.time()
     runner = FACADES[name](hp, loader=loader, verbose=verbose)
-    runner.fit(path("train_file"), path("valid_file"), hp["valid_num_ngs"],
+    runner.fit(data_path(hp, "train_file"), data_path(hp, "valid_file"), hp["valid_num_ngs"],
                output_dir=output_dir)
     train_seconds = time.time() - start
-    scores = runner.score(path("test_file"))
+    scores = runner.score(data_path(hp, "test_file"))
     test = evaluate(scores["users"], scores["labels"], scores["pred"],
-                    runner.hp["test_num_ngs"] + 1, runner.hp["metrics"],
+                    runner.hp["test_num_ngs"], runner.hp["metrics"],
                     runner.hp["pairwise_metrics"])
     best = next(h for h in runner.history if h["epoch"] == runner.best_epoch)
     return {"model": name, "status": "ok", "valid": best["valid"], "test": test,

@@ -9,7 +9,7 @@
 - ``ground_truth``: alpha per true source and linear probes on the synthetic data
   (``ground_truth_study``);
 - ``plots`` and ``report``: figures and the CSV / Markdown / PNG outputs;
-- ``common``: ``data_file``, ``train_model``; scoring is ``clsr_tf.sequential.Scorer`` (any
+- ``common``: ``train_model``; scoring is ``clsr_tf.sequential.FileScorer`` (any
   ``forward`` output of every line of a file) and ``clsr_tf.evaluation.evaluate_scores``.
 
 ``python -m clsr_tf.study`` runs them from the command line.

@@ -12,7 +12,8 @@ import time
 import pandas as pd
 
 from clsr_tf.hparams import as_dict
-from clsr_tf.studies.common import data_file, train_model
+from clsr_tf.datasets import data_path
+from clsr_tf.studies.common import train_model
 
 BETAS = (0.01, 0.05, 0.1, 0.5, 1.0)
 FIXED_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -102,7 +103,7 @@ def run_ablations(hp, rows, loader="fast", verbose=0, on_row=None):
             key = json.dumps(row_hp, sort_keys=True, default=str)
             if key not in done:
                 model = train_model(row_hp, loader, verbose)
-                done[key] = (name, model.run_eval(data_file(row_hp, "test_file"),
+                done[key] = (name, model.run_eval(data_path(row_hp, "test_file"),
                                                   row_hp["test_num_ngs"]))
             first, metrics = done[key]
             row.update(metrics, same_as="" if first == name else first)

@@ -1,20 +1,8 @@
-"""What every study shares: the data files and a trained model. Scoring a file through any
-``forward`` output is ``clsr_tf.sequential.Scorer``; its metrics ``evaluate_scores``."""
+"""What every study shares: a trained model. Scoring a file through any ``forward`` output is
+``clsr_tf.sequential.FileScorer``; its metrics ``evaluate_scores``; the data files
+``clsr_tf.datasets.data_path``."""
 
-import os
-
-
-def data_file(hp, key):
-    """Path of a data file of the prepared data set.
-
-    Args:
-        hp (dict): Validated hyper-parameters.
-        key (str): ``train_file``, ``valid_file`` or ``test_file``.
-
-    Returns:
-        str: The path.
-    """
-    return os.path.join(hp["data_dir"], hp[key])
+from clsr_tf.datasets import data_path
 
 
 def train_model(hp, loader="fast", verbose=0):
@@ -31,5 +19,5 @@ def train_model(hp, loader="fast", verbose=0):
     from clsr_tf.sequential import CLSRSequentialModel
 
     model = CLSRSequentialModel(hp, loader=loader, verbose=verbose)
-    return model.fit(data_file(hp, "train_file"), data_file(hp, "valid_file"),
+    return model.fit(data_path(hp, "train_file"), data_path(hp, "valid_file"),
                      hp["valid_num_ngs"])

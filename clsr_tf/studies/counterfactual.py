@@ -10,7 +10,7 @@ import functools
 import pandas as pd
 
 from clsr_tf.evaluation import evaluate_scores
-from clsr_tf.sequential import Scorer
+from clsr_tf.sequential import FileScorer
 from clsr_tf.studies.protocols import shuffle_history, truncate_history
 
 
@@ -29,10 +29,10 @@ def protocol_table(model, batches, filename, num_ngs, protocols):
         pandas.DataFrame: One row per protocol: ``protocol``, ``k`` (where some protocol
         has one) and the metrics.
     """
-    scorer = Scorer(model, batches)
+    scorer = FileScorer(model, batches)
     table = pd.DataFrame([
         {"protocol": name, "k": k,
-         **evaluate_scores(model.hp, scorer(filename, transform), num_ngs + 1)}
+         **evaluate_scores(model.hp, scorer(filename, transform), num_ngs)}
         for name, k, transform in protocols])
     if table["k"].isna().all():
         return table.drop(columns="k")

@@ -42,16 +42,16 @@ def default_column(meta):
     return "source" if "source" in meta else "behavior"
 
 
-def fusion_weight_study(hp, scores, meta, column, group_size):
+def fusion_weight_study(hp, scores, meta, column, num_ngs):
     """Mean alpha of the positives and the metrics of each type of line.
 
     Args:
         hp (dict): Hyper-parameters (metric names).
-        scores (dict): ``Scorer`` output for the file (``users``, ``labels``, ``pred``,
+        scores (dict): ``FileScorer`` output for the file (``users``, ``labels``, ``pred``,
             ``alpha``), in file order.
         meta (pandas.DataFrame): The file's sidecar.
         column (str): Sidecar column holding the type.
-        group_size (int): Lines per candidate group.
+        num_ngs (int): Negatives per positive.
 
     Returns:
         pandas.DataFrame: One row per type and one for all lines: the type (named
@@ -68,5 +68,5 @@ def fusion_weight_study(hp, scores, meta, column, group_size):
         keep = (types == value) if value != ALL else slice(None)
         part = {key: array[keep] for key, array in scores.items()}
         rows.append({column: value, "positives": int(part["labels"].sum()),
-                     **evaluate_scores(hp, part, group_size)})
+                     **evaluate_scores(hp, part, num_ngs)})
     return pd.DataFrame(rows)

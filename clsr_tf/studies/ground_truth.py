@@ -25,8 +25,8 @@ import pandas as pd
 
 from clsr_tf.data.prepare import DATASET_DEFAULTS, INFO_FILE
 from clsr_tf.data.synthetic import generate_synthetic
-from clsr_tf.sequential import Scorer
-from clsr_tf.studies.common import data_file
+from clsr_tf.sequential import FileScorer
+from clsr_tf.datasets import data_path
 from clsr_tf.studies.fusion_weight import fusion_weight_study, read_meta
 
 INTERESTS = {"u_l": "att_fea_long", "u_s": "att_fea_short"}
@@ -123,21 +123,21 @@ def ground_truth_study(models, batches, hp):
         ``long_from_u_s``, ``short_from_u_l``, ``short_from_u_s``.
     """
     interactions, truth = synthetic_truth(hp["data_dir"])
-    train_file, test_file = data_file(hp, "train_file"), data_file(hp, "test_file")
+    train_file, test_file = data_path(hp, "train_file"), data_path(hp, "test_file")
     train_truth = line_truth(train_file, interactions, truth)
     test_truth = line_truth(test_file, interactions, truth)
     meta = read_meta(test_file)
     n_cates = truth["long_term"].shape[1]
     rows = []
     for name, model in models.items():
-        scorer = Scorer(model, batches, ("pred", "alpha") + tuple(INTERESTS.values()))
+        scorer = FileScorer(model, batches, ("pred", "alpha") + tuple(INTERESTS.values()))
         test = scorer(test_file)
         train = scorer(train_file)
         if len(train["labels"]) != len(train_truth["positive"]):
             raise ValueError(f"{train_file}: {len(train['labels'])} scored lines but "
                              f"{len(train_truth['positive'])} lines in the file")
         by_source = fusion_weight_study(model.hp, test, meta, "source",
-                                        hp["test_num_ngs"] + 1).set_index("source")
+                                        hp["test_num_ngs"]).set_index("source")
         row = {"model": name, "beta": model.hp["contrastive_loss_weight"]}
         row.update({key: by_source.loc["all", key] for key in ("auc", "gauc", "mean_alpha")})
         for source in ("long", "short"):

@@ -7,9 +7,9 @@ so u = u_l at alpha 1 (long-term interest only) and u = u_s at alpha 0 (short-te
 
 import pandas as pd
 
-from clsr_tf.model import CLSRModel
+from clsr_tf.models import CLSRModel
 from clsr_tf.evaluation import evaluate_scores
-from clsr_tf.sequential import Scorer
+from clsr_tf.sequential import FileScorer
 
 # (row name, forced alpha or None for the model's own fusion)
 SIDES = (("adaptive", None), ("long only", 1.0), ("short only", 0.0))
@@ -66,7 +66,7 @@ def one_side_study(model, batches, filename, num_ngs):
     rows = []
     for name, alpha in SIDES:
         scored = model if alpha is None else fixed_alpha_model(model, alpha)
-        scores = Scorer(scored, batches)(filename)
+        scores = FileScorer(scored, batches)(filename)
         rows.append({"interest": name, "alpha": alpha,
-                     **evaluate_scores(model.hp, scores, num_ngs + 1)})
+                     **evaluate_scores(model.hp, scores, num_ngs)})
     return pd.DataFrame(rows)

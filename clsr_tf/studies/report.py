@@ -5,7 +5,7 @@ import os
 
 import pandas as pd
 
-from clsr_tf.sequential import write_atomic
+from clsr_tf.files import atomic_file, write_atomic
 
 
 def _cell(value):
@@ -85,7 +85,6 @@ def write_outputs(table, output_dir, name, figure=None):
     write_atomic(paths["md"], markdown_table(table))
     if figure is not None:
         paths["png"] = os.path.join(output_dir, f"{name}.png")
-        tmp = f"{paths['png']}.tmp{os.getpid()}"
-        figure.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, paths["png"])
+        with atomic_file(paths["png"], "wb") as handle:
+            figure.savefig(handle, format="png", dpi=120)
     return paths

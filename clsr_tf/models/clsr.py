@@ -1,41 +1,15 @@
 """CLSRModel: embeddings -> long/short encoders -> proxies -> adaptive fusion -> tower."""
 
-import contextlib
-import types
-
 import tensorflow as tf
 
-from clsr_tf.hparams import as_dict
 from clsr_tf.keras2 import keras
 from clsr_tf.layers import MLP, AdaptiveFusion, AttentionPool, make_rnn
-from clsr_tf.layers.mlp import tnormal
-from clsr_tf.losses import ContrastiveLoss, group_softmax_loss
+from clsr_tf.losses import ContrastiveLoss
+from clsr_tf.models.base import SequentialModel
 
 # Inputs that the rows of a training group share (DESIGN.md section 3).
 HISTORY_KEYS = ("users", "item_history", "item_cate_history", "mask", "time_from_first_action",
                 "time_to_now")
-
-
-def vocab_sizes(hp):
-    """Vocabulary sizes from explicit ``*_vocab_size`` hparams or the vocab pickles.
-
-    Args:
-        hp (dict): Validated hyper-parameters.
-
-    Returns:
-        tuple: (users, items, cates).
-    """
-    kinds = ("user", "item", "cate")
-    sizes = [hp[f"{kind}_vocab_size"] for kind in kinds]
-    if all(sizes):
-        return tuple(sizes)
-    from recommenders.models.deeprec.deeprec_utils import load_dict
-
-    from clsr_tf.data.iterator import vocab_paths
-
-    paths = vocab_paths(hp)
-    return tuple(size or len(load_dict(paths[f"{kind}_vocab"]))
-                 for kind, size in zip(kinds, sizes))
 
 
 def masked_mean(values, weights):
@@ -105,61 +79,34 @@ def consecutive_runs(batch):
     return first_rows, tf.cumsum(tf.cast(starts, tf.int32)) - 1
 
 
-@contextlib.contextmanager
-def dtype_policy(name):
-    """Use a Keras mixed precision policy while layers are created.
-
-    Args:
-        name (str): ``mixed_float16``, ``mixed_bfloat16``, or empty for float32.
-    """
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(name or "float32")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-
-
 @keras.utils.register_keras_serializable(package="clsr_tf")
-class CLSRModel(keras.Model):
+class CLSRModel(SequentialModel):
     """CLSR (Zheng et al., WWW 2022) as a Keras model.
 
     ``model(batch)`` returns the scores sigmoid(logit) [B, 1]; ``model.forward(batch)``
     returns every intermediate tensor (alpha, u_l, u_s, proxies, attention weights, ...).
-    ``fit`` trains with the group softmax loss + contrastive loss + discrepancy + L2.
+    ``fit`` trains with the group softmax loss + contrastive loss + discrepancy + L2
+    (``SequentialModel``).
 
     Args:
         hparams (HParams or dict): Hyper-parameters (``clsr_tf.hparams.SCHEMA``); vocab
             sizes come from ``*_vocab_size`` or the vocab files.
     """
 
-    def __init__(self, hparams, **kwargs):
-        hp = as_dict(hparams)
-        with dtype_policy(hp["mixed_precision"]):
-            super().__init__(**kwargs)
-            self._build_layers(hp)
+    prediction_outputs = ("pred", "alpha")
 
-    def _build_layers(self, hp):
-        """Create the layers (under the model's dtype policy)."""
-        n_users, n_items, n_cates = vocab_sizes(hp)
-        hp.update(user_vocab_size=n_users, item_vocab_size=n_items, cate_vocab_size=n_cates)
-        # Read-only and invisible to Keras' tracking (a dict would be checkpointed).
-        self.hp = types.MappingProxyType(hp)
-
-        def table(size, dim, name):
-            return keras.layers.Embedding(
-                size, dim, embeddings_initializer=tnormal(hp["init_value"]), name=name)
-
-        self.item_embedding = table(n_items, hp["item_embedding_dim"], "item_embedding")
-        self.cate_embedding = table(n_cates, hp["cate_embedding_dim"], "cate_embedding")
-        self.user_long_embedding = table(n_users, hp["user_embedding_dim"],
-                                         "user_long_embedding")
-        self.user_short_embedding = table(n_users, hp["user_embedding_dim"],
-                                          "user_short_embedding")
+    def build_layers(self, hp):
+        self.item_embedding = self.embedding(hp["item_vocab_size"], hp["item_embedding_dim"],
+                                             "item_embedding")
+        self.cate_embedding = self.embedding(hp["cate_vocab_size"], hp["cate_embedding_dim"],
+                                             "cate_embedding")
+        self.user_long_embedding = self.embedding(hp["user_vocab_size"],
+                                                  hp["user_embedding_dim"], "user_long_embedding")
+        self.user_short_embedding = self.embedding(hp["user_vocab_size"],
+                                                   hp["user_embedding_dim"],
+                                                   "user_short_embedding")
         self.embedding_dropout = keras.layers.Dropout(hp["embedding_dropout"])
-        dropout = hp["dropout"] if hp["user_dropout"] else None
-        mlp = dict(activations=hp["activation"], enable_bn=hp["enable_BN"], dropout=dropout,
-                   init_value=hp["init_value"])
+        mlp = self.mlp_options()
         self.long_attention = AttentionPool(hp["att_fcn_layer_sizes"],
                                             attention_type=hp["attention_type"],
                                             name="long_term_attention", **mlp)
@@ -221,17 +168,18 @@ class CLSRModel(keras.Model):
             out["fusion_state"] = state
         return out
 
-    def forward(self, batch, training=False, group_size=1):
+    def forward(self, batch, training=False, num_ngs=None):
         """Run the model and return every named intermediate tensor.
 
         Args:
             batch (dict): Arrays of shared/DESIGN.md section 3.
             training (bool): Training mode (batch statistics, dropout).
-            group_size (int or str): Rows come in groups of this many consecutive rows that
-                share user and history (training batches: 1 + train_num_ngs). Everything
-                that reads only the history then runs once per group; the results are the
-                same as with 1 (batch-norm statistics too, as every history appears equally
-                often), except that dropout draws one mask per group. ``'consecutive'``
+            num_ngs (int or str): Rows come in groups of 1 + ``num_ngs`` consecutive rows
+                that share user and history (training batches: ``train_num_ngs``).
+                Everything that reads only the history then runs once per group; the
+                results are the same as with None (every row alone; batch-norm statistics
+                too, as every history appears equally often), except that dropout draws
+                one mask per group. ``'consecutive'``
                 (inference only): find runs of rows with equal user and history (a
                 positive and its negatives in valid/test files) and run the history side
                 once per run; any batch gives the same results as with 1. Its shapes
@@ -248,20 +196,21 @@ class CLSRModel(keras.Model):
             ``fusion_input`` and ``alpha_logit``.
 
         Raises:
-            tf.errors.InvalidArgumentError: With ``group_size`` > 1, when the rows of a
+            tf.errors.InvalidArgumentError: With ``num_ngs`` > 0, when the rows of a
                 group differ in user or history.
             ValueError: ``'consecutive'`` in training mode.
         """
         hp = self.hp
-        if group_size == "consecutive":
+        if num_ngs == "consecutive":
             if training:
-                raise ValueError("group_size='consecutive' is for inference: in training, "
+                raise ValueError("num_ngs='consecutive' is for inference: in training, "
                                  "batch statistics need every history equally often")
             first_rows, run = consecutive_runs(batch)
             shared = {key: tf.gather(batch[key], first_rows) for key in HISTORY_KEYS}
             out = {key: tf.gather(value, run)
                    for key, value in self._history_side(shared, training).items()}
-        elif group_size > 1:
+        elif num_ngs:
+            group_size = num_ngs + 1
             shared = {key: batch[key][::group_size] for key in HISTORY_KEYS}
             check_groups(batch, shared, group_size)
             out = {key: tf.repeat(value, group_size, axis=0)
@@ -299,125 +248,47 @@ class CLSRModel(keras.Model):
         out["alpha"] = tf.cast(out["alpha"], tf.float32)
         return out
 
-    def call(self, batch, training=False):
-        """Scores sigmoid(logit) [B, 1] for a batch dict."""
-        return self.forward(batch, training=training)["pred"]
-
     # ---- losses ----------------------------------------------------------------------
-    def _touched_rows(self, batch):
-        """Embedding rows the batch reads, one entry per distinct row and table."""
-        items = tf.concat([tf.reshape(batch["item_history"], [-1]),
-                           tf.reshape(batch["items"], [-1])], 0)
-        cates = tf.concat([tf.reshape(batch["item_cate_history"], [-1]),
-                           tf.reshape(batch["cates"], [-1])], 0)
-        users = tf.unique(tf.reshape(batch["users"], [-1]))[0]
-        rows = {
-            "item": self.item_embedding(tf.unique(items)[0]),
-            "cate": self.cate_embedding(tf.unique(cates)[0]),
-            "user_long": self.user_long_embedding(users),
-            "user_short": self.user_short_embedding(users),
-        }
-        return {k: tf.cast(v, tf.float32) for k, v in rows.items()}
+    def embedding_tables(self):
+        return {"item": (self.item_embedding, ("item_history", "items")),
+                "cate": (self.cate_embedding, ("item_cate_history", "cates")),
+                "user_long": (self.user_long_embedding, ("users",)),
+                "user_short": (self.user_short_embedding, ("users",))}
 
-    def _embedding_variables(self):
-        return [layer.embeddings for layer in (self.item_embedding, self.cate_embedding,
-                                               self.user_long_embedding,
-                                               self.user_short_embedding)]
-
-    def compute_losses(self, batch, out, group_size=None):
-        """Every loss term of the original objective.
+    def model_losses(self, batch, out, rows):
+        """The contrastive tasks (weighted by beta) and the original's discrepancy term.
 
         Args:
-            batch (dict): The batch (needs ``labels``).
-            out (dict): ``forward`` outputs for the batch.
-            group_size (int): Rows per softmax group (default 1 + train_num_ngs).
+            batch (dict): The batch.
+            out (dict): ``forward`` outputs.
+            rows (dict): ``touched_rows(batch)``.
 
         Returns:
-            dict: ``data_loss``, ``contrastive_loss`` (weighted), ``discrepancy_loss``
-            (weighted, negative), ``regular_loss`` and their sum ``loss``.
+            dict: ``contrastive_loss`` (weighted) and ``discrepancy_loss`` (weighted,
+            negative).
         """
         hp = self.hp
-        group_size = group_size or hp["train_num_ngs"] + 1
-        losses = {"data_loss": group_softmax_loss(out["logit"], batch["labels"], group_size)}
         reps = [tf.cast(out[key], tf.float32)
                 for key in ("att_fea_long", "att_fea_short", "hist_mean", "hist_recent")]
         con = self.contrastive(*reps, out["sequence_length"])
-        losses["contrastive_loss"] = hp["contrastive_loss_weight"] * con
-        rows = self._touched_rows(batch)
-        losses["discrepancy_loss"] = -hp["discrepancy_loss_weight"] * tf.reduce_mean(
-            tf.math.squared_difference(rows["user_long"], rows["user_short"]))
-        embed_l2 = tf.add_n([tf.nn.l2_loss(r) for r in rows.values()])
-        embedding_ids = {id(v) for v in self._embedding_variables()}
-        layer_l2 = tf.add_n([tf.nn.l2_loss(tf.cast(v, tf.float32))
-                             for v in self.trainable_variables if id(v) not in embedding_ids])
-        losses["regular_loss"] = hp["embed_l2"] * embed_l2 + hp["layer_l2"] * layer_l2
-        losses["loss"] = tf.add_n(list(losses.values()))
-        return losses
+        discrepancy = tf.reduce_mean(tf.math.squared_difference(rows["user_long"],
+                                                                rows["user_short"]))
+        return {"contrastive_loss": hp["contrastive_loss_weight"] * con,
+                "discrepancy_loss": -hp["discrepancy_loss_weight"] * discrepancy}
 
-    # ---- Keras training hooks --------------------------------------------------------
-    def train_step(self, data):
-        batch = data[0] if isinstance(data, tuple) else data
-        scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        with tf.GradientTape() as tape:
-            out = self.forward(batch, training=True, group_size=self.hp["train_num_ngs"] + 1)
-            losses = self.compute_losses(batch, out)
-            # Gradients are summed over replicas: each replica takes its share of the mean.
-            loss = losses["loss"] / replicas
-            if scaled:
-                loss = self.optimizer.get_scaled_loss(loss)
-        variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
-        if scaled:
-            grads = self.optimizer.get_unscaled_gradients(grads)
-        if self.hp["is_clip_norm"]:
-            grads = [None if g is None else tf.clip_by_norm(g, self.hp["max_grad_norm"])
-                     for g in grads]
-        self.optimizer.apply_gradients(zip(grads, variables))
-        return losses
+    def l2_offsets(self):
+        """The LSTM's forget-gate 1.0: TF1 adds it at run time and never regularises it."""
+        if self.hp["sequential_model"] != "lstm":
+            return {}
+        bias = self.sequence_encoder.cell.bias
+        units = bias.shape[0] // 4
+        return {bias.ref(): tf.concat([tf.zeros([units]), tf.ones([units]),
+                                       tf.zeros([2 * units])], 0)}
 
-    def test_step(self, data):
-        batch = data[0] if isinstance(data, tuple) else data
-        return self.compute_losses(batch, self.forward(batch, training=False))
+    def training_forward(self, batch):
+        """Training runs the history side once per group of 1 + train_num_ngs rows."""
+        return self.forward(batch, training=True, num_ngs=self.hp["train_num_ngs"])
 
-    def predict_step(self, data):
-        batch = data[0] if isinstance(data, tuple) else data
-        out = self.forward(batch, training=False)
-        return {"pred": out["pred"], "alpha": out["alpha"], "users": batch["users"],
-                "labels": batch["labels"]}
-
-    def build_from_shape(self, max_seq_length):
-        """Create every variable by running one dummy batch.
-
-        Args:
-            max_seq_length (int): History length L.
-        """
-        self(dummy_batch(max_seq_length), training=False)
-
-    def get_config(self):
-        return {"hparams": dict(self.hp)}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(config["hparams"])
-
-
-def dummy_batch(max_seq_length, batch_size=2):
-    """A valid all-padding-but-one batch, for building variables.
-
-    Args:
-        max_seq_length (int): History length L.
-        batch_size (int): Rows.
-
-    Returns:
-        dict: Batch arrays of shared/DESIGN.md section 3.
-    """
-    shape = [batch_size, max_seq_length]
-    mask = tf.concat([tf.ones([batch_size, 1]), tf.zeros([batch_size, max_seq_length - 1])], 1)
-    zeros_i = tf.zeros(shape, tf.int32)
-    zeros_f = tf.zeros(shape, tf.float32)
-    return {"labels": tf.zeros([batch_size, 1]), "users": tf.zeros([batch_size], tf.int32),
-            "items": tf.zeros([batch_size], tf.int32), "cates": tf.zeros([batch_size], tf.int32),
-            "item_history": zeros_i, "item_cate_history": zeros_i, "mask": mask,
-            "time": tf.zeros([batch_size]), "time_diff": zeros_f,
-            "time_from_first_action": zeros_f, "time_to_now": zeros_f}
+    def inference_forward(self, batch):
+        """Scoring runs the history side once per run of rows with equal history."""
+        return self.forward(batch, training=False, num_ngs="consecutive")
