@@ -2,9 +2,9 @@
 
 Generates a Recommenders sequential file (or reads ``--file`` with the vocab pickles of
 ``--data-dir``) and reads it in evaluation mode (no negatives, file order) and training mode
-(``--num-ngs`` in-batch negatives, shuffled) with: the Recommenders iterator (first pass,
-parsing included, fresh iterator), FastBatches cold (parsing) and FastBatches from its .npy
-cache. Prints wall-clock and CPU rows/s and the ratios to the iterator.
+(``--num-ngs`` in-batch negatives, shuffled) with the Recommenders iterator (first pass,
+parsing included, fresh iterator) and with FastBatches (every pass parses the file). Prints
+wall-clock and CPU rows/s and the ratios to the iterator.
 
     python benchmarks/loader_speed.py --lines 50000 --max-history 50
 """
@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from clsr_tf.data.iterator import RecommendersBatches  # noqa: E402
 from clsr_tf.data.loader import FastBatches  # noqa: E402
+from clsr_tf.data.recommenders_adapter import RecommendersBatches  # noqa: E402
 
 
 def generate(folder, lines, max_history, seed=0, n_users=5000, n_items=50000, n_cates=500):
@@ -105,13 +105,8 @@ def main():
             base = (rows / wall, rows / cpu)
             results = [("recommenders iterator", rows, wall, cpu)]
             fast = FastBatches(hp)
-            results.append(("FastBatches cold", *min(
+            results.append(("FastBatches", *min(
                 (measure(lambda: fast, path, num_ngs) for _ in range(args.repeats)),
-                key=lambda r: r[1])))
-            cached = FastBatches(hp, cache_dir=os.path.join(tmp, f"cache_{mode}"))
-            results.append(("FastBatches first (+cache)", *measure(lambda: cached, path, num_ngs)))
-            results.append(("FastBatches cached", *min(
-                (measure(lambda: cached, path, num_ngs) for _ in range(args.repeats)),
                 key=lambda r: r[1])))
             for name, rows, wall, cpu in results:
                 print(f"{mode:<6} {name:<26} {rows:>9} {rows / wall:>11,.0f} "

@@ -25,9 +25,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from loader_speed import generate  # noqa: E402
+from clsr_tf.data.tsv import ranges as _ranges  # noqa: E402
 
-from clsr_tf.data.loader import _ranges  # noqa: E402
+from loader_speed import generate  # noqa: E402
 
 _WIDTH = 12  # bytes per rendered token: prefix, 10 digits, separator
 _POWERS = 10 ** np.arange(1, 11, dtype=np.int64)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clsr_tf.data.iterator import BATCH_SPEC, RecommendersBatches
+from clsr_tf.data.contract import BATCH_SPEC
+from clsr_tf.data.recommenders_adapter import RecommendersBatches
 
 
 @pytest.fixture(scope="module")

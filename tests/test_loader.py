@@ -1,4 +1,4 @@
-"""FastBatches: the same arrays as Recommenders' iterator, errors, cache, time units."""
+"""FastBatches: the same arrays as Recommenders' iterator, errors, time units."""
 
 import math
 import os
@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from clsr_tf.data.contract import BATCH_SPEC
 from clsr_tf.data.errors import DataFormatError
-from clsr_tf.data.iterator import BATCH_SPEC, RecommendersBatches
 from clsr_tf.data.loader import FastBatches
+from clsr_tf.data.recommenders_adapter import RecommendersBatches
 
 USERS = [f"u{i}" for i in range(30)] + ["u,30", "usager_long_31", "ü32"]
 ITEMS = [f"i{i}" for i in range(60)] + ["item_long_identifier_60", "é61"]
@@ -308,59 +309,6 @@ def test_the_first_malformed_line_is_reported(folder, bad, field, chunk_bytes):
     with pytest.raises(DataFormatError) as error:
         list(FastBatches(hparams(folder), chunk_bytes=chunk_bytes)(path))
     assert (error.value.line, error.value.field) == (8, field)
-
-
-def cache_folders(cache):
-    return sorted(p for p in os.listdir(cache)) if os.path.isdir(cache) else []
-
-
-def test_cache_gives_the_same_batches(folder, monkeypatch):
-    path = write_file(folder / "data", make_lines(150, 14, seed=11))
-    hp, cache = hparams(folder, min_seq_length=2), str(folder / "cache")
-    plain = FastBatches(hp, chunk_bytes=500)
-    cached = FastBatches(hp, chunk_bytes=500, cache_dir=cache, shard_bytes=20000)
-    expected_eval, expected_train = list(plain(path)), list(plain(path, 4, seed=3))
-    assert_batches_equal(list(cached(path)), expected_eval)
-    (name,) = cache_folders(cache)
-    shards = [f for f in os.listdir(os.path.join(cache, name)) if f.endswith(".npy")]
-    assert len(shards) > len(BATCH_SPEC)  # several shards
-    monkeypatch.setattr(FastBatches, "_parse_chunk", lambda *a, **k: pytest.fail("parsed"))
-    assert_batches_equal(list(cached(path)), expected_eval)
-    assert_batches_equal(list(cached(path, 4, seed=3)), expected_train)
-    assert cache_folders(cache) == [name]
-
-
-def test_cache_is_rebuilt_for_a_changed_file(folder):
-    path = write_file(folder / "data", make_lines(100, 10, seed=12))
-    hp, cache = hparams(folder), str(folder / "cache")
-    reader = FastBatches(hp, cache_dir=cache)
-    list(reader(path))
-    (old,) = cache_folders(cache)
-    write_file(path, make_lines(100, 10, seed=13))
-    fresh = list(FastBatches(hp)(path))
-    assert_batches_equal(list(reader(path)), fresh)
-    (new,) = cache_folders(cache)
-    assert new != old
-    assert_batches_equal(list(reader(path)), fresh)
-    assert_batches_equal(list(FastBatches(hparams(folder, max_seq_length=5))(path)),
-                         list(FastBatches(hparams(folder, max_seq_length=5),
-                                          cache_dir=cache)(path)))
-
-
-def test_partial_or_damaged_cache_is_not_used(folder):
-    path = write_file(folder / "data", make_lines(200, 10, seed=14))
-    hp, cache = hparams(folder), str(folder / "cache")
-    expected = list(FastBatches(hp)(path))
-    reader = FastBatches(hp, cache_dir=cache, chunk_bytes=500)
-    batches = reader(path)
-    next(batches)
-    batches.close()  # stopped after one batch: nothing is left behind
-    assert cache_folders(cache) == []
-    assert_batches_equal(list(reader(path)), expected)
-    (name,) = cache_folders(cache)
-    os.remove(os.path.join(cache, name, "00000.time_to_now.npy"))
-    assert_batches_equal(list(reader(path)), expected)
-    assert os.path.exists(os.path.join(cache, name, "00000.time_to_now.npy"))
 
 
 def test_dataset_matches_and_keeps_eager_execution(folder):
