@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from clsr_tf.cli import add_hparams_arguments, make_main, hparams_from_args
+from clsr_tf.cli import add_hparams_arguments, hparams_from_args, make_main
 from clsr_tf.files import atomic_dir
 
 SIGNATURE = "serving_default"

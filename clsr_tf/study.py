@@ -24,7 +24,7 @@ import argparse
 import os
 import sys
 
-from clsr_tf.cli import add_hparams_arguments, make_main, hparams_from_args, verbosity
+from clsr_tf.cli import add_hparams_arguments, hparams_from_args, make_main, verbosity
 
 STUDIES = ("shuffle", "truncate", "one_side", "fusion_weight", "ground_truth", "ablations")
 DEFAULT_KS = (1, 3, 5, 10, 20)
@@ -233,8 +233,8 @@ def run(args):
     Args:
         args (argparse.Namespace): Parsed command line.
     """
-    from clsr_tf.studies.report import markdown_table
     from clsr_tf.datasets import prepare_data
+    from clsr_tf.studies.report import markdown_table
 
     _check_args(args)
     hp = hparams_from_args(args, require_data_dir=True)

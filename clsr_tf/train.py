@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from clsr_tf.cli import add_hparams_arguments, make_main, hparams_from_args, verbosity
+from clsr_tf.cli import add_hparams_arguments, hparams_from_args, make_main, verbosity
 
 
 def build_parser():

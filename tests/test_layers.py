@@ -8,6 +8,8 @@ from clsr_tf.keras2 import keras
 from clsr_tf.layers import MLP, AdaptiveFusion, AttentionPool, Time4LSTMCell, make_rnn
 from clsr_tf.original import gru_from_tf1, lstm_from_tf1
 
+from layer_test import layer_test
+
 
 def sigmoid(x):
     return 1 / (1 + np.exp(-x))
@@ -223,13 +225,33 @@ def test_manual_alpha_fixes_the_fusion(rng):
     assert fusion.weights == []
 
 
-@pytest.mark.parametrize("make", [
-    lambda: MLP([4, 2], ["relu", "relu"]),
-    lambda: AttentionPool([4, 2], ["relu", "relu"], attention_type="inner_product"),
-    lambda: AdaptiveFusion(hidden_size=3, layer_sizes=[4, 2], manual_alpha=True),
-    lambda: Time4LSTMCell(3),
-])
-def test_layer_config_round_trips(make):
-    layer = make()
-    clone = layer.__class__.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
+def _inputs(seed, *shapes):
+    rng = np.random.default_rng(seed)
+    return tuple(rng.normal(size=shape).astype(np.float32) for shape in shapes)
+
+
+_MASK = np.array([[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1]], np.float32)
+# (make, inputs, call kwargs) of every layer of clsr_tf.layers.
+LAYER_CASES = {
+    "mlp": (lambda: MLP([4, 2], ["relu", "relu"]), _inputs(1, (3, 5, 7))[0], {}),
+    "attention_mlp": (lambda: AttentionPool([4, 2], ["relu", "relu"]),
+                      _inputs(2, (3, 5, 4), (3, 6)), {"mask": _MASK}),
+    "attention_inner_product": (
+        lambda: AttentionPool([4, 2], ["relu", "relu"], attention_type="inner_product"),
+        _inputs(3, (3, 5, 4), (3, 6)), {"mask": _MASK}),
+    "fusion": (lambda: AdaptiveFusion(hidden_size=3, layer_sizes=[4, 2]),
+               _inputs(4, (3, 3), (3, 4), (3, 4), (3, 4), (3,)), {}),
+    "fusion_manual_alpha": (
+        lambda: AdaptiveFusion(hidden_size=3, layer_sizes=[4, 2], manual_alpha=True,
+                               predict_long_short=False),
+        (None, None) + _inputs(5, (3, 4), (3, 4)) + (None,), {}),
+    "time4lstm": (lambda: keras.layers.RNN(Time4LSTMCell(3)), _inputs(6, (2, 4, 7))[0], {}),
+    "gru_tf1": (lambda: make_rnn("gru", 3), _inputs(7, (2, 4, 5))[0], {}),
+    "lstm": (lambda: make_rnn("lstm", 3), _inputs(8, (2, 4, 5))[0], {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_layer_config_and_saved_model_round_trips(case, tmp_path):
+    make, inputs, kwargs = LAYER_CASES[case]
+    layer_test(make, inputs, tmp_path, **kwargs)

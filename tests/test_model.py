@@ -6,13 +6,14 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import GOLDEN_DIR, random_batch, small_hparams
 from sklearn.metrics import roc_auc_score
 
 from clsr_tf.hparams import SCHEMA, HParamsError
 from clsr_tf.keras2 import keras
 from clsr_tf.models import CLSRModel
 from clsr_tf.original import load_original_weights, original_variable_map
+
+from conftest import GOLDEN_DIR, random_batch, small_hparams
 
 # Golden tensor name -> forward() key, where they differ.
 GOLDEN_ALIASES = {"causal2_final_state": "fusion_state", "fcn_in.clsr.fcn_alpha": "fusion_input",

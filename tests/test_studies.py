@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from conftest import random_batch, small_hparams
 
 from clsr_tf import study
 from clsr_tf.hparams import as_dict, load_hparams
@@ -15,6 +14,8 @@ from clsr_tf.studies import ablations
 from clsr_tf.studies.one_side import fixed_alpha_model
 from clsr_tf.studies.protocols import HISTORY_KEYS, shuffle_history, truncate_history
 from clsr_tf.studies.report import seed_summary
+
+from conftest import random_batch, small_hparams
 
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "hparams", "synthetic.yaml")
 # A small model on a small synthetic data set: an epoch takes a few seconds on two cores.

@@ -5,12 +5,21 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import random_batch, small_hparams
 
 from clsr_tf.hparams import HParamsError
 from clsr_tf.keras2 import keras
 from clsr_tf.models.surge import SURGEModel, surge_hparams
-from clsr_tf.models.surge.layers import AUGRUCell, GraphPooling, InterestGraph, normalized_adjacency
+from clsr_tf.models.surge.layers import (
+    AUGRUCell,
+    GraphPooling,
+    InterestFusion,
+    InterestGraph,
+    NodeAttention,
+    normalized_adjacency,
+)
+
+from conftest import random_batch, small_hparams
+from layer_test import layer_test
 
 
 def surge_small(**overrides):
@@ -154,12 +163,30 @@ def test_short_training_lowers_the_loss(rng):
     assert after < before - 0.5, (before, after)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: InterestGraph(heads=2, relative_threshold=0.4),
-    lambda: GraphPooling(clusters=5, init_value=0.02),
-    lambda: AUGRUCell(7),
-])
-def test_layer_config_round_trips(make):
-    layer = make()
-    clone = type(layer).from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
+def _layer_cases():
+    rng = np.random.default_rng(11)
+    mask = lengths_mask([6, 3, 1], 6)
+    nodes = rng.normal(size=(3, 6, 5)).astype(np.float32)
+    adjacency = InterestGraph(heads=2, relative_threshold=0.4)(nodes, mask=mask)[1].numpy()
+    propagation = normalized_adjacency(adjacency).numpy()
+    target = rng.normal(size=(3, 5)).astype(np.float32)
+    augru_input = np.concatenate([nodes, rng.random((3, 6, 1)).astype(np.float32)], -1)
+    return {  # (make, inputs, call kwargs) of every SURGE layer
+        "interest_graph": (lambda: InterestGraph(heads=2, relative_threshold=0.4), nodes,
+                           {"mask": mask}),
+        "node_attention": (lambda: NodeAttention([4, 2]), (nodes, target), {}),
+        "interest_fusion": (lambda: InterestFusion([4, 2]), (nodes, adjacency, target),
+                            {"mask": mask}),
+        "graph_pooling": (lambda: GraphPooling(clusters=4, init_value=0.02),
+                          (nodes, propagation, adjacency), {"mask": mask}),
+        "augru": (lambda: keras.layers.RNN(AUGRUCell(7)), augru_input, {}),
+    }
+
+
+LAYER_CASES = _layer_cases()
+
+
+@pytest.mark.parametrize("case", sorted(LAYER_CASES))
+def test_layer_config_and_saved_model_round_trips(case, tmp_path):
+    make, inputs, kwargs = LAYER_CASES[case]
+    layer_test(make, inputs, tmp_path, **kwargs)

@@ -1,4 +1,4 @@
-"""MLP tower of the original code: matmul -> batch norm -> activation per hidden layer, linear output."""
+"""MLP of the original code: matmul -> batch norm -> activation per hidden layer, linear output."""
 
 import tensorflow as tf
 

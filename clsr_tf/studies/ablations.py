@@ -11,8 +11,8 @@ import time
 
 import pandas as pd
 
-from clsr_tf.hparams import as_dict
 from clsr_tf.datasets import data_path
+from clsr_tf.hparams import as_dict
 from clsr_tf.studies.common import train_model
 
 BETAS = (0.01, 0.05, 0.1, 0.5, 1.0)

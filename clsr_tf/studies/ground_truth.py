@@ -25,8 +25,8 @@ import pandas as pd
 
 from clsr_tf.data.prepare import DATASET_DEFAULTS, INFO_FILE
 from clsr_tf.data.synthetic import generate_synthetic
-from clsr_tf.sequential import FileScorer
 from clsr_tf.datasets import data_path
+from clsr_tf.sequential import FileScorer
 from clsr_tf.studies.fusion_weight import fusion_weight_study, read_meta
 
 INTERESTS = {"u_l": "att_fea_long", "u_s": "att_fea_short"}

@@ -7,8 +7,8 @@ so u = u_l at alpha 1 (long-term interest only) and u = u_s at alpha 0 (short-te
 
 import pandas as pd
 
-from clsr_tf.models import CLSRModel
 from clsr_tf.evaluation import evaluate_scores
+from clsr_tf.models import CLSRModel
 from clsr_tf.sequential import FileScorer
 
 # (row name, forced alpha or None for the model's own fusion)

@@ -1,4 +1,4 @@
-"""SURGE's layers: interest graph, graph attentive fusion, graph pooling and AUGRU (paper 3.2-3.4)."""
+"""SURGE's layers: interest graph, graph attentive fusion, graph pooling, AUGRU (paper 3.2-3.4)."""
 
 import numpy as np
 import tensorflow as tf

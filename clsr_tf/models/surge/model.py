@@ -30,8 +30,14 @@ from clsr_tf.keras2 import keras
 from clsr_tf.layers.mlp import MLP
 from clsr_tf.models.base import SequentialModel
 from clsr_tf.models.surge.hparams import surge_hparams
-from clsr_tf.models.surge.layers import (AUGRUCell, GraphPooling, InterestFusion, InterestGraph,
-                                         NodeAttention, masked_softmax)
+from clsr_tf.models.surge.layers import (
+    AUGRUCell,
+    GraphPooling,
+    InterestFusion,
+    InterestGraph,
+    NodeAttention,
+    masked_softmax,
+)
 
 
 @keras.utils.register_keras_serializable(package="clsr_tf")
