@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clsr_tf.data import prepare as prep
+from clsr_tf.data import writers
 from clsr_tf.data.errors import DataFormatError
-from clsr_tf.data.prepare import prepare_dataset, prepare_interactions
+from clsr_tf.data.protocol import prepare_interactions, sample_negatives
 from clsr_tf.data.raw import read_kuaishou, read_movielens, read_taobao
+from clsr_tf.data.registry import prepare_dataset
 from clsr_tf.data.synthetic import generate_synthetic
 
 MOVIES = """movieId,title,genres
@@ -198,7 +199,7 @@ def test_lines_match_a_plain_python_reference(tmp_path):
     for key, texts in reference.items():
         (text,) = texts
         split = np.searchsorted([info["valid_start"], info["test_start"]], key[1], side="right")
-        by_split[prep.SPLITS[split]].append(text)
+        by_split[writers.SPLITS[split]].append(text)
     assert sorted(_lines(tmp_path / "out" / "train_data")) == sorted(
         "1\t" + text for text in by_split["train"])
     for split, num_ngs in (("valid", 4), ("test", 9)):
@@ -213,11 +214,11 @@ def test_lines_match_a_plain_python_reference(tmp_path):
 def test_negatives_follow_popularity():
     rng = np.random.default_rng(0)
     probabilities = np.array([0.7, 0.1, 0.1, 0.1])
-    negatives = prep._sample_negatives(rng, np.full(20_000, 3), probabilities, 1)
+    negatives = sample_negatives(rng, np.full(20_000, 3), probabilities, 1)
     share = np.bincount(negatives.ravel(), minlength=4) / negatives.size
     assert share[3] == 0
     np.testing.assert_allclose(share[:3], [0.7 / 0.9, 0.1 / 0.9, 0.1 / 0.9], atol=0.02)
-    groups = prep._sample_negatives(rng, np.arange(500) % 4, probabilities, 3)
+    groups = sample_negatives(rng, np.arange(500) % 4, probabilities, 3)
     assert all(
         sorted(row) == sorted(set(range(4)) - {k % 4}) for k, row in enumerate(groups.tolist())
     )
@@ -354,7 +355,7 @@ def test_failure_leaves_no_partial_output(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(prep, "_write_meta", fail)
+    monkeypatch.setattr(writers, "write_meta", fail)
     with pytest.raises(RuntimeError, match="disk full"):
         _prepare_tiny(tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["raw"]
@@ -391,7 +392,7 @@ def _auc(labels, scores):
 
 def test_synthetic_has_sources_and_is_learnable(tmp_path):
     info = prepare_dataset("synthetic", None, tmp_path / "syn", max_seq_length=20)
-    for split in prep.SPLITS:
+    for split in writers.SPLITS:
         meta = pd.read_csv(tmp_path / "syn" / f"{split}_data.meta.tsv", sep="\t")
         assert list(meta.columns) == ["behavior", "source"]
         assert set(meta["source"]) == {"long", "short"}
