@@ -115,11 +115,8 @@ def test_tiny_movielens_lines(tmp_path):
         "1 u2 i6 c(no_genres_listed) 350 i2,i1 cAction,cAdventure 150,250".split(" "),
     ]
     (test_group,) = _check_eval_groups(out / "test_data", 5, item_cate)
-    assert test_group[
-        0
-    ] == "1 u1 i5 cDrama 400 i1,i2,i3,i4 cAdventure,cAction,cAnimation,cHorror 100,200,200,300".split(
-        " "
-    )
+    assert test_group[0] == ("1 u1 i5 cDrama 400 i1,i2,i3,i4 cAdventure,cAction,cAnimation,cHorror "
+                             "100,200,200,300").split(" ")
     assert {row[2] for row in test_group[1:]} == {"i1", "i2", "i3", "i4", "i6"}
 
     assert _lines(out / "test_data.meta.tsv") == ["behavior\trating"] + ["like\t4.5"] * 6

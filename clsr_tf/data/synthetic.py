@@ -10,17 +10,17 @@ import pandas as pd
 
 
 def _sample_items(rng, cates, cate_of_item_sorted, cumulative, cate_bounds):
-    """Draws one item per entry of `cates`, by popularity within the category.
+    """Draw one item per entry of ``cates``, by popularity within the category.
 
     Args:
-        rng (numpy.random.Generator): Random source.
-        cates (numpy.ndarray): Category of each draw.
-        cate_of_item_sorted (numpy.ndarray): Item ids ordered by (category, popularity rank).
-        cumulative (numpy.ndarray): Cumulative popularity weights in that order.
-        cate_bounds (numpy.ndarray): Cumulative weight before each category, plus the total.
+        rng (np.random.Generator): Random source.
+        cates (np.ndarray): Category of each draw.
+        cate_of_item_sorted (np.ndarray): Item ids ordered by (category, popularity rank).
+        cumulative (np.ndarray): Cumulative popularity weights in that order.
+        cate_bounds (np.ndarray): Cumulative weight before each category, plus the total.
 
     Returns:
-        numpy.ndarray: Item ids.
+        np.ndarray: Item ids.
     """
     low, high = cate_bounds[cates], cate_bounds[cates + 1]
     target = low + rng.random(len(cates)) * (high - low)
@@ -28,34 +28,21 @@ def _sample_items(rng, cates, cate_of_item_sorted, cumulative, cate_bounds):
     return cate_of_item_sorted[np.minimum(position, len(cumulative) - 1)]
 
 
-def generate_synthetic(
-    *,
-    n_users=500,
-    n_items=1000,
-    n_cates=20,
-    interactions_per_user=60,
-    n_favourites=3,
-    burst_prob=0.15,
-    burst_length=(3, 8),
-    burst_focus=0.9,
-    popularity_exponent=1.0,
-    start_time=1_600_000_000,
-    start_spread=7 * 86_400,
-    long_gap=86_400,
-    short_gap=600,
-    seed=42,
-    return_truth=False,
-):
-    """Generates interactions driven by long-term preferences and short-term bursts.
+def generate_synthetic(*, n_users=500, n_items=1000, n_cates=20, interactions_per_user=60,
+                       n_favourites=3, burst_prob=0.15, burst_length=(3, 8), burst_focus=0.9,
+                       popularity_exponent=1.0, start_time=1_600_000_000,
+                       start_spread=7 * 86_400, long_gap=86_400, short_gap=600, seed=42,
+                       return_truth=False):
+    """Generate interactions driven by long-term preferences and short-term bursts.
 
     Items are spread round-robin over the categories; within a category the item of popularity
     rank r is drawn with weight (r + 1) ** -popularity_exponent. At each step a user not in a
-    burst starts one with probability `burst_prob` on a uniformly drawn category, lasting a
-    uniform number of steps in `burst_length`; during a burst each interaction comes from the
-    burst category with probability `burst_focus` (source "short"), otherwise (and outside
-    bursts) from the user's long-term distribution over `n_favourites` categories with
+    burst starts one with probability ``burst_prob`` on a uniformly drawn category, lasting a
+    uniform number of steps in ``burst_length``; during a burst each interaction comes from the
+    burst category with probability ``burst_focus`` (source "short"), otherwise (and outside
+    bursts) from the user's long-term distribution over ``n_favourites`` categories with
     Dirichlet(1) weights (source "long"). Gaps between interactions are exponential with mean
-    `long_gap` seconds, or `short_gap` for "short" ones; each user starts at a uniform time in
+    ``long_gap`` seconds, or ``short_gap`` for "short" ones; each user starts at a uniform time in
     [start_time, start_time + start_spread).
 
     Args:
@@ -77,8 +64,8 @@ def generate_synthetic(
             nothing more, so the interactions are the same either way).
 
     Returns:
-        pandas.DataFrame: Interactions (user, item, cate, time [s], behavior "click", source),
-        ordered by user and time; ids ``u<k>``, ``i<k>``, ``c<k>``. With `return_truth`, a
+        pd.DataFrame: Interactions (user, item, cate, time [s], behavior "click", source),
+        ordered by user and time; ids ``u<k>``, ``i<k>``, ``c<k>``. With ``return_truth``, a
         tuple (interactions, truth), truth a dict of ``long_term`` (float array [n_users,
         n_cates]: row k is the long-term category distribution of user ``u<k>``, the
         Dirichlet weights on its favourite categories) and ``burst`` (int array, one entry per
@@ -94,8 +81,7 @@ def generate_synthetic(
     weights = (rank[by_cate] + 1.0) ** -popularity_exponent
     cumulative = np.cumsum(weights)
     cate_bounds = np.concatenate(
-        [[0.0], cumulative[np.cumsum(np.bincount(item_cate, minlength=n_cates)) - 1]]
-    )
+        [[0.0], cumulative[np.cumsum(np.bincount(item_cate, minlength=n_cates)) - 1]])
 
     favourites = np.argsort(rng.random((n_users, n_cates)), axis=1)[:, :n_favourites]
     favourite_weights = rng.dirichlet(np.ones(n_favourites), size=n_users)
@@ -109,15 +95,13 @@ def generate_synthetic(
     for step in range(interactions_per_user):
         start = (burst_left == 0) & (rng.random(n_users) < burst_prob)
         burst_cate[start] = rng.integers(0, n_cates, size=int(start.sum()))
-        burst_left[start] = rng.integers(
-            burst_length[0], burst_length[1] + 1, size=int(start.sum())
-        )
+        burst_left[start] = rng.integers(burst_length[0], burst_length[1] + 1,
+                                         size=int(start.sum()))
         in_burst = burst_left > 0
         burst[:, step] = np.where(in_burst, burst_cate, -1)
         short[:, step] = in_burst & (rng.random(n_users) < burst_focus)
-        pick = np.minimum(
-            (rng.random(n_users)[:, None] > favourite_cdf).sum(axis=1), n_favourites - 1
-        )
+        pick = np.minimum((rng.random(n_users)[:, None] > favourite_cdf).sum(axis=1),
+                          n_favourites - 1)
         cates[:, step] = np.where(short[:, step], burst_cate, favourites[users, pick])
         burst_left[in_burst] -= 1
 
@@ -125,18 +109,15 @@ def generate_synthetic(
     gaps = rng.exponential(1.0, size=short.shape) * np.where(short, short_gap, long_gap)
     first = start_time + rng.integers(0, start_spread, size=n_users)
     times = first[:, None] + np.cumsum(gaps, axis=1).astype(np.int64)
-    interactions = pd.DataFrame(
-        {
-            "user": pd.Categorical(
-                np.char.add("u", np.repeat(users, interactions_per_user).astype(str))
-            ),
-            "item": pd.Categorical(np.char.add("i", items.astype(str))),
-            "cate": pd.Categorical(np.char.add("c", cates.ravel().astype(str))),
-            "time": times.ravel(),
-            "behavior": pd.Categorical(np.full(short.size, "click")),
-            "source": pd.Categorical(np.where(short.ravel(), "short", "long")),
-        }
-    )
+    user_names = np.char.add("u", np.repeat(users, interactions_per_user).astype(str))
+    interactions = pd.DataFrame({
+        "user": pd.Categorical(user_names),
+        "item": pd.Categorical(np.char.add("i", items.astype(str))),
+        "cate": pd.Categorical(np.char.add("c", cates.ravel().astype(str))),
+        "time": times.ravel(),
+        "behavior": pd.Categorical(np.full(short.size, "click")),
+        "source": pd.Categorical(np.where(short.ravel(), "short", "long")),
+    })
     if not return_truth:
         return interactions
     long_term = np.zeros((n_users, n_cates))
