@@ -8,7 +8,11 @@ run in a subprocess (``clsr_tf.baselines.recommenders_runner``), since importing
 eager execution off for the whole process.
 
 Outputs in ``--output-dir``: ``<model>/result.json`` per model (a rerun skips the models that
-have one unless ``--force``), ``comparison.csv`` and ``comparison.md``.
+have one unless ``--force``; a run killed before it resumes from its last epoch's
+checkpoint), ``comparison.csv`` and ``comparison.md``. With ``--seeds 1,2,3`` every model runs
+once per seed (``<model>/seed_<s>/``); ``runs.csv`` then holds every run, ``comparison.*``
+the mean and standard deviation over seeds and the paired tests of CLSR's lead
+(``clsr_tf.significance``), and ``valid_curves.png`` the validation GAUC per epoch.
 Exit status: 0 when every model ran, 1 when one or more failed (their rows say why), 2 on bad
 input (shared hyper-parameters, data files).
 """
@@ -58,11 +62,36 @@ def build_parser():
                    help="folder of the baselines' YAMLs (default: baselines/ next to --hparams)")
     p.add_argument("--force", action="store_true",
                    help="rerun the models whose result.json exists")
+    p.add_argument("--seeds", type=seed_list, metavar="S1,S2,...",
+                   help="run every model once per seed; report mean +- std and paired tests "
+                        "of CLSR's lead over seeds and over users")
     p.add_argument("--baselines-python", metavar="PATH",
                    help="Python interpreter of Recommenders' baselines (e.g. a TensorFlow 2.15 "
                         "environment's bin/python; it needs recommenders and tensorflow); CLSR "
                         "and SURGE run in this one (default: this interpreter)")
     return p
+
+
+def seed_list(text):
+    """``--seeds`` as a list of distinct non-negative integers.
+
+    Args:
+        text (str): Comma-separated integers.
+
+    Returns:
+        list: The seeds, in order.
+
+    Raises:
+        argparse.ArgumentTypeError: On anything else.
+    """
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: give distinct non-negative integers, "
+                                         "e.g. 1,2,3")
+    return seeds
 
 
 def split_overrides(overrides, models):
@@ -139,6 +168,7 @@ class Comparison:
         verbose (int): Keras progress output (0, 1 bar, 2 one line per epoch).
         baselines_python (str): Interpreter of the Recommenders baselines' subprocesses
             (default: ``sys.executable``).
+        seeds (list): Run every model once per seed (None: once, with the YAML's seed).
 
     Raises:
         FileNotFoundError: ``baselines_python`` is not an executable file.
@@ -146,7 +176,7 @@ class Comparison:
 
     def __init__(self, hparams_file, models=MODELS, data_dir=None, output_dir=None, epochs=None,
                  overrides=None, baseline_dir=None, loader="fast", verbose=0,
-                 baselines_python=None):
+                 baselines_python=None, seeds=None):
         from clsr_tf.hparams import as_dict, load_hparams
 
         if baselines_python and not (os.path.isfile(baselines_python)
@@ -154,6 +184,7 @@ class Comparison:
             raise FileNotFoundError(f"--baselines-python {baselines_python}: not an executable "
                                     "file")
         self.baselines_python = baselines_python or sys.executable
+        self.seeds = list(seeds) if seeds else None
         self.models = list(dict.fromkeys(models))
         self.plain, self.per_model = split_overrides(overrides or {}, self.models)
         self.baseline_dir = baseline_dir or os.path.join(
@@ -223,11 +254,11 @@ class Comparison:
         hp.update(own)
         return hp
 
-    def _run_subprocess(self, name, hp, model_dir):
+    def _run_subprocess(self, name, hp, model_dir, seed, resume):
         from clsr_tf.datasets import data_path
 
         path = lambda key: data_path(self.hp, key)  # noqa: E731
-        config = {"model": name, "hparams": hp, "seed": self.hp["seed"],
+        config = {"model": name, "hparams": hp, "seed": seed, "resume": resume,
                   "train_file": path("train_file"), "valid_file": path("valid_file"),
                   "test_file": path("test_file"), "valid_num_ngs": self.hp["valid_num_ngs"],
                   "test_num_ngs": self.hp["test_num_ngs"],
@@ -260,11 +291,19 @@ class Comparison:
             result["status"] += f" (log: {log_path})"
         return result
 
-    def run_model(self, name):
-        """Train and evaluate one model (its folder is replaced).
+    def run_dir(self, name, seed=None):
+        """The folder of one run: ``<model>/`` or, with seeds, ``<model>/seed_<s>/``."""
+        folder = os.path.join(self.output_dir, name)
+        return folder if seed is None else os.path.join(folder, f"seed_{seed}")
+
+    def run_model(self, name, seed=None, resume=False):
+        """Train and evaluate one model.
 
         Args:
             name (str): Model name.
+            seed (int): The run's seed (None: the YAML's).
+            resume (bool): Continue a killed run from its last checkpoint in its folder
+                (else the folder is replaced).
 
         Returns:
             dict: The result (``status`` ``ok`` or the error).
@@ -273,13 +312,16 @@ class Comparison:
 
         if name not in MODELS:
             raise ValueError(f"unknown model '{name}' (known: {', '.join(MODELS)})")
-        model_dir = os.path.join(self.output_dir, name)
-        shutil.rmtree(model_dir, ignore_errors=True)
-        os.makedirs(model_dir)
+        model_dir = self.run_dir(name, seed)
+        if not resume:
+            shutil.rmtree(model_dir, ignore_errors=True)
+        os.makedirs(model_dir, exist_ok=True)
         hp = self.model_hparams(name)
+        seed = self.hp["seed"] if seed is None else seed
         if name in IN_PROCESS:
-            return run_in_process(name, hp, model_dir, self.loader, self.verbose)
-        return self._run_subprocess(name, hp, model_dir)
+            return run_in_process(name, dict(hp, seed=seed), model_dir, self.loader,
+                                  self.verbose, resume=resume)
+        return self._run_subprocess(name, hp, model_dir, seed, resume)
 
     # ---- all models --------------------------------------------------------------------
     def run(self, force=False):
@@ -295,26 +337,33 @@ class Comparison:
 
         prepare_data(self.hp)
         os.makedirs(self.output_dir, exist_ok=True)
+        runs = [(name, seed) for name in self.models for seed in (self.seeds or [None])]
         results = []
-        for i, name in enumerate(self.models, 1):
-            path = os.path.join(self.output_dir, name, "result.json")
+        for i, (name, seed) in enumerate(runs, 1):
+            label = name if seed is None else f"{name} seed {seed}"
+            folder = self.run_dir(name, seed)
+            path = os.path.join(folder, "result.json")
             if os.path.exists(path) and not force:
-                print(f"== {name} ({i}/{len(self.models)}): {path} exists, skipped "
+                print(f"== {label} ({i}/{len(runs)}): {path} exists, skipped "
                       "(--force reruns it)", flush=True)
                 with open(path) as f:
-                    results.append(json.load(f))
+                    results.append(dict(json.load(f), seed=seed))
                 continue
-            print(f"== {name} ({i}/{len(self.models)})", flush=True)
+            # A folder without result.json is a killed run: continue it (unless --force).
+            resume = not force and name in MODELS and os.path.isdir(folder)
+            print(f"== {label} ({i}/{len(runs)})" + (" resuming" if resume else ""), flush=True)
             try:
-                result = self.run_model(name)
+                result = self.run_model(name, seed, resume=resume)
             except Exception as err:  # one model's failure must not lose the others
                 result = {"status": f"{type(err).__name__}: {err}"}
-            result["model"] = name
+            result.update(model=name, seed=seed)
             result["status"] = " ".join(str(result["status"]).split())
             if result["status"] == "ok":
                 write_atomic(path, json.dumps(result, indent=2))
-            print(f"== {name}: {result['status']}", flush=True)
+            print(f"== {label}: {result['status']}", flush=True)
             results.append(result)
+        if self.seeds:
+            return self._write_seed_tables(results)
         table = self.table(results)
         write_atomic(os.path.join(self.output_dir, "comparison.csv"), table.to_csv(index=False))
         write_atomic(os.path.join(self.output_dir, "comparison.md"), self.markdown(table))
@@ -322,6 +371,108 @@ class Comparison:
         if len(lines) > 1:
             print(f"warning: the models scored different numbers of test lines {sorted(lines)}")
         return table
+
+    # ---- several seeds -----------------------------------------------------------------
+    def _test_scores(self, result):
+        from clsr_tf.significance import SCORES_FILE, load_scores
+
+        return load_scores(os.path.join(self.run_dir(result["model"], result["seed"]),
+                                        SCORES_FILE))
+
+    def seed_table(self, results):
+        """One row per model: mean and std over seeds, and the paired tests against CLSR.
+
+        Args:
+            results (list): Result dicts of every (model, seed) run.
+
+        Returns:
+            pandas.DataFrame: ``model``, ``seeds`` (successful runs), each metric and its
+            ``<metric>_std``, ``epochs_run``, ``best_epoch``, ``train_seconds`` (means),
+            ``params``, CLSR's lead in GAUC (``gauc_lead``) with ``p_seeds`` (paired t-test
+            over seeds) and ``p_users`` (Wilcoxon over users' AUCs, ``users`` paired), and
+            ``status``.
+        """
+        from clsr_tf.significance import mean_user_auc, seed_test, user_test
+
+        good = {name: [r for r in results if r["model"] == name and r["status"] == "ok"]
+                for name in self.models}
+        reference = good.get("clsr", [])
+        rows = []
+        for name in self.models:
+            runs, ok = [r for r in results if r["model"] == name], good[name]
+            row = {"model": name, "seeds": len(ok)}
+            for column in self.columns:
+                values = [r["test"][column] for r in ok]
+                row[column] = float(np.mean(values)) if values else np.nan
+                row[f"{column}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 \
+                    else np.nan
+            for key in ("epochs_run", "best_epoch", "train_seconds"):
+                row[key] = float(np.mean([r[key] for r in ok])) if ok else np.nan
+            row["params"] = ok[0]["params"] if ok else np.nan
+            row.update(gauc_lead=np.nan, p_seeds=np.nan, p_users=np.nan, users=np.nan)
+            if reference and ok and name != "clsr":
+                by_seed = lambda rs: {r["seed"]: r["test"]["gauc"] for r in rs}  # noqa: E731
+                seeds = seed_test(by_seed(reference), by_seed(ok))
+                users = user_test(mean_user_auc([self._test_scores(r) for r in reference]),
+                                  mean_user_auc([self._test_scores(r) for r in ok]))
+                row.update(gauc_lead=seeds["diff"], p_seeds=seeds["p"], p_users=users["p"],
+                           users=users["users"])
+            failed = [f"seed {r['seed']}: {r['status']}" for r in runs if r["status"] != "ok"]
+            row["status"] = "; ".join(failed) or "ok"
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def seed_markdown(self, summary):
+        """The seed summary as Markdown: mean +- std per metric, the tests, the protocol.
+
+        Args:
+            summary (pandas.DataFrame): From ``seed_table``.
+
+        Returns:
+            str: Markdown text.
+        """
+        hp = self.hp
+
+        def number(value, digits=4):
+            return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+        header = ["model", "seeds", *self.columns, "epochs", "best epoch", "train_s",
+                  "GAUC lead of CLSR", "p (seeds)", "p (users)", "status"]
+        lines = [f"# Side by side over seeds {self.seeds}: {hp['dataset']} ({hp['data_dir']})",
+                 "", f"Test: 1 positive + {hp['test_num_ngs']} sampled negatives per line. "
+                 f"Every model trains until early stopping on valid GAUC (patience "
+                 f"{hp['EARLY_STOP']} epochs, at most {hp['epochs']}), once per seed; cells "
+                 "are mean +- sample std over seeds. `p (seeds)`: paired t-test of test GAUC "
+                 "over seeds; `p (users)`: Wilcoxon signed-rank test of the users' test AUCs "
+                 "(mean over seeds), both of CLSR against the row's model.", "",
+                 "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in summary.to_dict("records"):
+            cells = [row["model"], str(row["seeds"])]
+            cells += [number(row[c]) + ("" if pd.isna(row[f"{c}_std"])
+                                        else f" +- {row[f'{c}_std']:.4f}") for c in self.columns]
+            cells += [number(row["epochs_run"], 1), number(row["best_epoch"], 1),
+                      number(row["train_seconds"], 0), number(row["gauc_lead"]),
+                      number(row["p_seeds"], 3), number(row["p_users"], 3), row["status"]]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def _write_seed_tables(self, results):
+        from clsr_tf.files import atomic_file
+        from clsr_tf.studies.plots import plot_valid_curves
+
+        runs = self.table(results)
+        runs.insert(1, "seed", [r["seed"] for r in results])
+        summary = self.seed_table(results)
+        write_atomic(os.path.join(self.output_dir, "runs.csv"), runs.to_csv(index=False))
+        write_atomic(os.path.join(self.output_dir, "comparison.csv"),
+                     summary.to_csv(index=False))
+        write_atomic(os.path.join(self.output_dir, "comparison.md"),
+                     self.seed_markdown(summary))
+        curves = {name: [r["history"] for r in results
+                         if r["model"] == name and r["status"] == "ok"] for name in self.models}
+        with atomic_file(os.path.join(self.output_dir, "valid_curves.png"), "wb") as handle:
+            plot_valid_curves(curves).savefig(handle, format="png", dpi=110)
+        return summary
 
     def table(self, results):
         """One row per model: test metrics, training time, epochs, parameters, status.
@@ -423,8 +574,12 @@ def run(args):
         args.hparams, [m.strip() for m in args.models.split(",") if m.strip()],
         data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
         overrides=overrides, baseline_dir=args.baseline_hparams, loader=args.loader,
-        verbose=verbosity(args), baselines_python=args.baselines_python)
+        verbose=verbosity(args), baselines_python=args.baselines_python, seeds=args.seeds)
     table = comparison.run(force=args.force)
+    if comparison.seeds:
+        with open(os.path.join(comparison.output_dir, "comparison.md")) as f:
+            print(f.read())
+        return 0 if (table["status"] == "ok").all() else EXIT_MODEL_FAILED
     print(comparison.text(table))
     print(f"wrote {os.path.join(comparison.output_dir, 'comparison.md')} and comparison.csv")
     return 0 if (table["status"] == "ok").all() else EXIT_MODEL_FAILED

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
@@ -185,3 +186,40 @@ def test_legacy_rnn_shim_lets_gru_and_sum_import():
                           env=compare.baseline_environment(), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "imported GRUModel SUMModel" in proc.stdout
+
+
+def test_seeds_give_mean_std_paired_tests_and_resume(data_dir, tmp_path, capsys):
+    models, seeds = ["clsr", "sli_rec"], "1,2"
+    assert run_cli(data_dir, tmp_path, models, "--seeds", seeds) == 0
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert list(runs[["model", "seed"]].itertuples(index=False, name=None)) == [
+        ("clsr", 1), ("clsr", 2), ("sli_rec", 1), ("sli_rec", 2)]
+    assert runs.groupby("model")["gauc"].nunique().eq(2).all()  # the seeds differ
+    summary = pd.read_csv(tmp_path / "comparison.csv").set_index("model")
+    for column in ("auc", "gauc", "mean_mrr"):
+        mean = runs.groupby("model")[column].mean()
+        std = runs.groupby("model")[column].std(ddof=1)
+        np.testing.assert_allclose(summary.loc[models, column], mean[models], rtol=1e-9)
+        np.testing.assert_allclose(summary.loc[models, f"{column}_std"], std[models],
+                                   rtol=1e-9)
+    lead = runs.set_index(["model", "seed"])["gauc"]
+    assert summary.loc["sli_rec", "gauc_lead"] == pytest.approx(
+        (lead["clsr"] - lead["sli_rec"]).mean(), abs=1e-9)
+    assert 0 <= summary.loc["sli_rec", "p_seeds"] <= 1
+    assert 0 <= summary.loc["sli_rec", "p_users"] <= 1 and summary.loc["sli_rec", "users"] >= 20
+    assert np.isnan(summary.loc["clsr", "p_users"])  # no test of CLSR against itself
+    markdown = (tmp_path / "comparison.md").read_text()
+    assert " +- " in markdown and "p (users)" in markdown
+    assert (tmp_path / "valid_curves.png").stat().st_size > 1000
+    # A run killed before its result was written resumes from its checkpoints and reaches
+    # the same numbers; finished runs are kept.
+    for name in models:
+        (tmp_path / name / "seed_2" / "result.json").unlink()
+    capsys.readouterr()
+    assert run_cli(data_dir, tmp_path, models, "--seeds", seeds) == 0
+    out = capsys.readouterr().out
+    assert "== clsr seed 1 (1/4): " in out and "skipped" in out
+    assert "== clsr seed 2 (2/4) resuming" in out and "== sli_rec seed 2 (4/4) resuming" in out
+    again = pd.read_csv(tmp_path / "runs.csv")
+    pd.testing.assert_frame_equal(again.drop(columns="train_seconds"),
+                                  runs.drop(columns="train_seconds"))

@@ -28,6 +28,7 @@ import numpy as np
 from clsr_tf.baselines import RECOMMENDERS_MODELS
 from clsr_tf.evaluation import evaluate
 from clsr_tf.files import write_atomic
+from clsr_tf.significance import SCORES_FILE, save_scores
 
 # Keys of the shared hparams that every baseline takes over (same data, same protocol).
 PROTOCOL_KEYS = ("max_seq_length", "batch_size", "train_num_ngs", "epochs", "EARLY_STOP",
@@ -142,16 +143,22 @@ def evaluate_file(model, config, split):
         split (str): ``valid`` or ``test``.
 
     Returns:
-        tuple: (metrics dict, number of scored lines).
+        tuple: (metrics dict, the scored lines of ``score_file``).
     """
     s = score_file(model, config[f"{split}_file"], config["eval_min_seq_length"])
     hp = model.hparams
     return evaluate(s["users"], s["labels"], s["preds"], config[f"{split}_num_ngs"],
-                    hp.metrics, hp.pairwise_metrics), len(s["preds"])
+                    hp.metrics, hp.pairwise_metrics), s
 
 
 def train(model, config):
     """Train epoch by epoch with early stopping on valid GAUC; restore the best epoch.
+
+    Each epoch is seeded from (seed, epoch) and shuffles the training lines from file order
+    (Recommenders' own loop reshuffles the previous epoch's order: another random order of
+    the same kind), and ends with a checkpoint of the variables (optimizer slots included)
+    and the history in ``last/``, so that ``config["resume"]`` continues a killed run and
+    reaches the unbroken run's result.
 
     Args:
         model (SequentialBaseModel): A built model.
@@ -163,13 +170,30 @@ def train(model, config):
     hp, seed = model.hparams, config["seed"]
     best, best_epoch, history = -np.inf, 0, []
     best_path = os.path.join(config["model_dir"], "best_model", "model")
-    os.makedirs(os.path.dirname(best_path), exist_ok=True)
-    for epoch in range(1, hp.epochs + 1):
+    last_path = os.path.join(config["model_dir"], "last", "model")
+    state_path = os.path.join(config["model_dir"], "last", "state.json")
+    for path in (best_path, last_path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    import tensorflow as tf
+
+    # A saver of its own: the model's deletes its older checkpoints (best_model's among
+    # them) beyond max_to_keep = epochs.
+    with model.graph.as_default():
+        last_saver = tf.compat.v1.train.Saver(max_to_keep=1)
+    if config.get("resume") and os.path.exists(state_path):
+        with open(state_path) as f:
+            state = json.load(f)
+        last_saver.restore(model.sess, last_path)
+        history, best_epoch, best = state["history"], state["best_epoch"], state["best"]
+        print(f"resumed after epoch {len(history)}", flush=True)
+    file_order = model.iterator.parse_file(config["train_file"])
+    for epoch in range(len(history) + 1, hp.epochs + 1):
         if hp.EARLY_STOP > 0 and epoch - 1 - best_epoch >= hp.EARLY_STOP:
             print(f"early stop at epoch {epoch - 1}", flush=True)
             break
         random.seed(seed * 1000 + epoch)  # in-batch negatives are drawn with `random`
         np.random.seed(seed * 1000 + epoch)
+        model.iterator.iter_data[config["train_file"]] = list(file_order)
         losses = [model.train(model.sess, feed)[2] for feed in model.iterator.load_data_from_file(
             config["train_file"], min_seq_length=model.min_seq_length,
             batch_num_ngs=model.train_num_ngs) if feed]
@@ -181,6 +205,9 @@ def train(model, config):
         if valid[config["eval_metric"]] > best:
             best, best_epoch = valid[config["eval_metric"]], epoch
             model.saver.save(model.sess, best_path)
+        last_saver.save(model.sess, last_path)
+        write_atomic(state_path, json.dumps({"history": history, "best_epoch": best_epoch,
+                                             "best": best}))
     if not best_epoch:
         raise ValueError(f"valid {config['eval_metric']} never improved (nan scores?)")
     model.load_model(best_path)
@@ -207,10 +234,12 @@ def run(config):
     model = model_cls(hparams, seeded(iterator_cls, config["seed"]), seed=config["seed"])
     history, best_epoch = train(model, config)
     train_seconds = time.time() - start
-    test, test_lines = evaluate_file(model, config, "test")
+    test, scores = evaluate_file(model, config, "test")
+    save_scores(os.path.join(config["model_dir"], SCORES_FILE), scores["users"],
+                scores["labels"], scores["preds"])
     valid = next(h["valid"] for h in history if h["epoch"] == best_epoch)
     return {"model": config["model"], "status": "ok", "valid": valid, "test": test,
-            "test_lines": test_lines, "best_epoch": best_epoch,
+            "test_lines": len(scores["preds"]), "best_epoch": best_epoch,
             "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
             "params": count_parameters(model), "history": history,
             "hparams": config["hparams"]}

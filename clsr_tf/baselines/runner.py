@@ -5,6 +5,7 @@ epoch's weights kept) and score through ``clsr_tf.evaluation.evaluate``, exactly
 ``python -m clsr_tf.train`` does for CLSR.
 """
 
+import os
 import time
 
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from clsr_tf.datasets import data_path
 from clsr_tf.evaluation import evaluate
 from clsr_tf.sequential import CLSRSequentialModel, SURGESequentialModel
+from clsr_tf.significance import SCORES_FILE, save_scores
 
 FACADES = {"clsr": CLSRSequentialModel, "surge": SURGESequentialModel}
 
@@ -28,7 +30,7 @@ def count_parameters(model):
     return int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
 
-def run_in_process(name, hp, output_dir, loader="fast", verbose=0):
+def run_in_process(name, hp, output_dir, loader="fast", verbose=0, resume=False):
     """Train, select the best epoch on valid GAUC and evaluate the test file.
 
     Args:
@@ -37,6 +39,7 @@ def run_in_process(name, hp, output_dir, loader="fast", verbose=0):
         output_dir (str): Checkpoints, best weights and TensorBoard logs.
         loader (str): ``fast`` or ``recommenders``.
         verbose (int): Keras progress output.
+        resume (bool): Continue a killed run from its last checkpoint in ``output_dir``.
 
     Returns:
         dict: ``status`` ``ok``, ``valid``/``test`` metrics, ``test_lines``, ``best_epoch``,
@@ -45,9 +48,11 @@ def run_in_process(name, hp, output_dir, loader="fast", verbose=0):
     start = time.time()
     runner = FACADES[name](hp, loader=loader, verbose=verbose)
     runner.fit(data_path(hp, "train_file"), data_path(hp, "valid_file"), hp["valid_num_ngs"],
-               output_dir=output_dir)
+               output_dir=output_dir, resume=resume)
     train_seconds = time.time() - start
     scores = runner.score(data_path(hp, "test_file"))
+    save_scores(os.path.join(output_dir, SCORES_FILE), scores["users"], scores["labels"],
+                scores["pred"])
     test = evaluate(scores["users"], scores["labels"], scores["pred"],
                     runner.hp["test_num_ngs"], runner.hp["metrics"],
                     runner.hp["pairwise_metrics"])

@@ -122,3 +122,33 @@ def plot_ground_truth(table):
 PLOTS = {"shuffle": plot_shuffle, "truncate": plot_truncate, "one_side": plot_one_side,
          "fusion_weight": plot_fusion_weight, "ablations": plot_ablations,
          "ground_truth": plot_ground_truth}
+
+
+def plot_valid_curves(histories, metric="gauc"):
+    """Validation metric per epoch of each model (mean over seeds, each seed faint).
+
+    Args:
+        histories (dict): model -> list (one per seed) of training histories, each a list
+            of ``{"epoch": int, "valid": {metric: value}, ...}``.
+        metric (str): The validation metric.
+
+    Returns:
+        matplotlib.figure.Figure: The figure.
+    """
+    fig, (ax,) = _figure(width=6.5, height=4.0)
+    for i, (name, runs) in enumerate(histories.items()):
+        color = f"C{i % 10}"
+        curves = [{h["epoch"]: h["valid"][metric] for h in run} for run in runs if run]
+        if not curves:
+            continue
+        for curve in curves:
+            ax.plot(list(curve), list(curve.values()), color=color, alpha=0.25, lw=1)
+        epochs = sorted(set().union(*curves))
+        mean = [np.mean([c[e] for c in curves if e in c]) for e in epochs]
+        ax.plot(epochs, mean, color=color, lw=2, marker="o", ms=3, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"valid {metric}")
+    ax.legend(fontsize="small", ncol=2)
+    ax.set_title(f"valid {metric} per epoch (mean over seeds; seeds faint)")
+    return fig
+
