@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from clsr_tf.data import protocol, registry, tsv  # noqa: E402
-from clsr_tf.data.contract import TIME_RANGE  # noqa: E402
+from clsr_tf.data.contract import POSITION_KEYS, TIME_RANGE  # noqa: E402
 from clsr_tf.data.vocab import ByteVocab  # noqa: E402
 
 from loader_speed import generate  # noqa: E402
@@ -140,7 +140,7 @@ def compare_readers(path, folder, width, repeats):
             vocab_dicts.append(pickle.load(f))
     day = TIME_RANGE["recommenders"]
     parser = tsv.LineParser(*(ByteVocab(v) for v in vocab_dicts), width, day)
-    keys = tsv.LINE_KEYS + tsv.FLAT_KEYS
+    keys = tsv.LINE_KEYS + POSITION_KEYS
     ours, ours_s = best(lambda: list(parser.parse_file(path, 1 << 20)), repeats)
     ours = concat(ours, keys)
     for name, reader in (("pyarrow", arrow_parse), ("tf.strings", tf_parse)):

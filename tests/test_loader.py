@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from clsr_tf.data.contract import BATCH_SPEC
+from clsr_tf.data.contract import BATCH_SPEC, GROUP_KEYS
 from clsr_tf.data.errors import DataFormatError
 from clsr_tf.data.loader import FastBatches
 from clsr_tf.data.recommenders_adapter import RecommendersBatches
@@ -17,8 +17,7 @@ from clsr_tf.data.recommenders_adapter import RecommendersBatches
 USERS = [f"u{i}" for i in range(30)] + ["u,30", "usager_long_31", "ü32"]
 ITEMS = [f"i{i}" for i in range(60)] + ["item_long_identifier_60", "é61"]
 CATES = [f"c{i}" for i in range(8)] + ["category_long_8"]
-NON_RANDOM = ("users", "item_history", "item_cate_history", "mask", "time",
-              "time_diff", "time_from_first_action", "time_to_now")
+NON_RANDOM = GROUP_KEYS  # users, time, mask and the history arrays
 
 
 def write_vocabs(folder):

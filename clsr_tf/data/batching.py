@@ -11,7 +11,8 @@ import warnings
 
 import numpy as np
 
-from clsr_tf.data.tsv import FLAT_KEYS, LINE_KEYS, ranges
+from clsr_tf.data.contract import POSITION_KEYS
+from clsr_tf.data.tsv import LINE_KEYS, ranges
 
 # Recommenders' ``_convert_data`` drops training batches of fewer lines.
 MIN_TRAIN_LINES = 5
@@ -54,7 +55,7 @@ def split(ragged, lines, width):
     for a in range(0, n, lines):
         b = min(a + lines, n)
         part = {k: ragged[k][a:b] for k in LINE_KEYS}
-        part.update({k: ragged[k][offsets[a]:offsets[b]] for k in FLAT_KEYS})
+        part.update({k: ragged[k][offsets[a]:offsets[b]] for k in POSITION_KEYS})
         yield part
 
 
@@ -66,13 +67,13 @@ def pad(ragged, width):
         width (int): History length L.
 
     Returns:
-        dict: ``LINE_KEYS`` arrays [lines] and ``FLAT_KEYS`` arrays [lines, L].
+        dict: ``LINE_KEYS`` arrays [lines] and ``POSITION_KEYS`` arrays [lines, L].
     """
     n = size(ragged)
     kept = np.minimum(ragged["length"], width).astype(np.int64)
     cells = ranges(np.arange(n) * width, kept)
     block = {k: ragged[k] for k in LINE_KEYS}
-    for key in FLAT_KEYS:
+    for key in POSITION_KEYS:
         out = np.zeros(n * width, dtype=ragged[key].dtype)
         out[cells] = ragged[key]
         block[key] = out.reshape(n, width)
@@ -102,7 +103,7 @@ def eval_batch(block):
     Returns:
         dict: The batch (``clsr_tf.data.contract.BATCH_SPEC``).
     """
-    batch = {k: block[k] for k in ("users", "items", "cates", "time") + FLAT_KEYS}
+    batch = {k: block[k] for k in ("users", "items", "cates", "time") + POSITION_KEYS}
     batch["labels"] = block["labels"].reshape(-1, 1)
     batch["mask"] = history_mask(block["length"], block["item_history"].shape[1])
     return batch
@@ -137,7 +138,7 @@ def train_batch(block, num_ngs, rng):
     negatives = order[draw + np.where(draw >= low[:, None], same[:, None], 0)]
     candidates = np.concatenate([np.arange(n)[:, None], negatives], axis=1).ravel()
     rows = np.repeat(np.arange(n), group)
-    batch = {k: block[k][rows] for k in ("users", "time") + FLAT_KEYS}
+    batch = {k: block[k][rows] for k in ("users", "time") + POSITION_KEYS}
     batch["items"] = items[candidates]
     batch["cates"] = block["cates"][candidates]
     batch["labels"] = np.tile(np.eye(1, group, dtype=np.float32)[0], n).reshape(-1, 1)

@@ -22,10 +22,8 @@ BATCH_SPEC = {
 POSITION_KEYS = ("item_history", "item_cate_history", "time_diff", "time_from_first_action",
                  "time_to_now")
 
-# The keys of the candidate of a row: they differ between the rows of one group.
-CANDIDATE_KEYS = ("labels", "items", "cates")
-
-# The keys that every row of a group shares with its positive (user, target time, history).
+# The keys that every row of a group shares with its positive (user, target time, history);
+# the others (labels, items, cates) are the row's candidate.
 GROUP_KEYS = ("users", "time", "mask") + POSITION_KEYS
 
 # The shared keys that a model's history side reads, so it can run once per group.

@@ -15,11 +15,9 @@ from clsr_tf.data.errors import DataFormatError
 FIELDS = ("label", "user", "item", "category", "timestamp", "item_history",
           "category_history", "time_history")
 
-# A parsed chunk: arrays of one value per line, and flat arrays of the kept (last
-# max_seq_length) history entries of every line, line after line.
+# A parsed chunk: arrays of one value per line (LINE_KEYS), and flat arrays of the kept (last
+# max_seq_length) history entries of every line, line after line (POSITION_KEYS).
 LINE_KEYS = ("labels", "users", "items", "cates", "time", "length")
-FLAT_KEYS = ("item_history", "item_cate_history", "time_diff", "time_from_first_action",
-             "time_to_now")
 
 _FRONT = 24  # bytes before a chunk, so 16-byte reads ending at a token stay in bounds
 _MASKS = np.array([(1 << (8 * i)) - 1 for i in range(9)], dtype=np.uint64)
@@ -81,7 +79,7 @@ def read_chunks(path, chunk_bytes):
 
 
 class LineParser:
-    """Parse chunks of lines into ``LINE_KEYS`` and ``FLAT_KEYS`` arrays.
+    """Parse chunks of lines into ``LINE_KEYS`` and ``POSITION_KEYS`` arrays.
 
     Args:
         users (ByteVocab): User vocabulary.
@@ -123,7 +121,7 @@ class LineParser:
             normalized (bool): Whether ``_normalize`` has already been applied.
 
         Returns:
-            dict: ``LINE_KEYS`` arrays per line and ``FLAT_KEYS`` arrays of the last
+            dict: ``LINE_KEYS`` arrays per line and ``POSITION_KEYS`` arrays of the last
             ``max_seq_length`` history entries of each line, line after line.
 
         Raises:
