@@ -234,7 +234,7 @@ class Comparison:
             Recommenders hparams (their YAML, the data set and the shared protocol).
         """
         from clsr_tf.baselines.recommenders_runner import PROTOCOL_KEYS, build_hparams
-        from clsr_tf.data.iterator import vocab_paths
+        from clsr_tf.data.contract import vocab_paths
         from clsr_tf.hparams import as_dict
         from clsr_tf.models.surge import SURGE_SCHEMA, surge_hparams
 

@@ -41,7 +41,7 @@ def prepare_data(hp, force=False):
     Raises:
         HParamsError: An unknown ``prepare_<option>``.
     """
-    from clsr_tf.data.prepare import prepare_dataset
+    from clsr_tf.data.registry import prepare_dataset
 
     info = os.path.join(hp["data_dir"], INFO_FILE)
     if force or not os.path.exists(info):

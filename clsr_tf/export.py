@@ -37,7 +37,7 @@ def serving_function(model, max_seq_length=None):
     """
     import tensorflow as tf
 
-    from clsr_tf.data.iterator import output_signature
+    from clsr_tf.data.contract import output_signature
 
     specs = output_signature(max_seq_length or model.hp["max_seq_length"])
     # Named specs: the signature's inputs are then named as the batch keys.

@@ -10,7 +10,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from clsr_tf.data.iterator import RecommendersBatches, output_signature
+from clsr_tf.data.contract import output_signature
+from clsr_tf.data.recommenders_adapter import RecommendersBatches
 from clsr_tf.evaluation import evaluate_scores
 from clsr_tf.files import atomic_dir, write_atomic
 from clsr_tf.hparams import HParamsError

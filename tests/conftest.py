@@ -52,7 +52,7 @@ def random_batch(rng, n_groups=4, group=5, length=10, n_users=30, n_items=60, n_
 
 def prepare_synthetic(tmp_path_factory, n_users, interactions_per_user):
     """A small synthetic data set (L = 10) in a fresh temporary folder; returns its path."""
-    from clsr_tf.data.prepare import prepare_dataset
+    from clsr_tf.data.registry import prepare_dataset
 
     path = str(tmp_path_factory.mktemp("synthetic"))
     prepare_dataset("synthetic", None, path, max_seq_length=10, seed=42, n_users=n_users,

@@ -21,7 +21,7 @@ SET = [a for key, value in SMALL.items() for a in ("--set", f"{key}={value}")]
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """(data folder, facade with saved weights, weights folder, SavedModel folder)."""
-    from clsr_tf.data.prepare import prepare_dataset
+    from clsr_tf.data.registry import prepare_dataset
 
     root = tmp_path_factory.mktemp("export")
     data_dir = str(root / "data")

@@ -10,7 +10,7 @@ from clsr_tf.data.recommenders_adapter import RecommendersBatches
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    from clsr_tf.data.prepare import prepare_dataset
+    from clsr_tf.data.registry import prepare_dataset
 
     path = tmp_path_factory.mktemp("syn")
     prepare_dataset("synthetic", None, path, max_seq_length=8, seed=3, n_users=60,

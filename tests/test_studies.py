@@ -226,7 +226,7 @@ def test_study_cli_errors_exit_2(data_dir, tmp_path, capsys):
 
 
 def test_ground_truth_long_term_positives_get_more_alpha(tmp_path):
-    from clsr_tf.data.prepare import prepare_dataset
+    from clsr_tf.data.registry import prepare_dataset
     from clsr_tf.studies.common import train_model
     from clsr_tf.studies.ground_truth import ground_truth_study
 

@@ -34,7 +34,7 @@ def vocab_sizes(hp):
         return tuple(sizes)
     from recommenders.models.deeprec.deeprec_utils import load_dict
 
-    from clsr_tf.data.iterator import vocab_paths
+    from clsr_tf.data.contract import vocab_paths
 
     paths = vocab_paths(hp)
     return tuple(size or len(load_dict(paths[f"{kind}_vocab"]))

@@ -2,14 +2,11 @@
 
 import tensorflow as tf
 
+from clsr_tf.data.contract import HISTORY_SIDE_KEYS as HISTORY_KEYS
 from clsr_tf.keras2 import keras
 from clsr_tf.layers import MLP, AdaptiveFusion, AttentionPool, make_rnn
 from clsr_tf.losses import ContrastiveLoss
 from clsr_tf.models.base import SequentialModel
-
-# Inputs that the rows of a training group share (DESIGN.md section 3).
-HISTORY_KEYS = ("users", "item_history", "item_cate_history", "mask", "time_from_first_action",
-                "time_to_now")
 
 
 def masked_mean(values, weights):

@@ -7,7 +7,7 @@ describing the group's positive, so a filter keeps whole candidate groups): Movi
 
 import pandas as pd
 
-from clsr_tf.data.prepare import META_SUFFIX
+from clsr_tf.data.writers import META_SUFFIX
 from clsr_tf.evaluation import evaluate_scores
 
 ALL = "all"

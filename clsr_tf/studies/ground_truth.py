@@ -23,8 +23,9 @@ import os
 import numpy as np
 import pandas as pd
 
-from clsr_tf.data.prepare import DATASET_DEFAULTS, INFO_FILE
+from clsr_tf.data.registry import DATASET_DEFAULTS
 from clsr_tf.data.synthetic import generate_synthetic
+from clsr_tf.data.writers import INFO_FILE
 from clsr_tf.datasets import data_path
 from clsr_tf.sequential import FileScorer
 from clsr_tf.studies.fusion_weight import fusion_weight_study, read_meta

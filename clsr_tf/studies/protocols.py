@@ -13,9 +13,7 @@ batches of any loader:
 
 import numpy as np
 
-# Per-position arrays of a batch: they move together.
-HISTORY_KEYS = ("item_history", "item_cate_history", "time_diff", "time_from_first_action",
-                "time_to_now")
+from clsr_tf.data.contract import POSITION_KEYS as HISTORY_KEYS
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
