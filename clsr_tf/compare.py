@@ -337,7 +337,8 @@ class Comparison:
 
         prepare_data(self.hp)
         os.makedirs(self.output_dir, exist_ok=True)
-        runs = [(name, seed) for name in self.models for seed in (self.seeds or [None])]
+        # Seed by seed: an interrupted campaign has whole comparisons of its first seeds.
+        runs = [(name, seed) for seed in (self.seeds or [None]) for name in self.models]
         results = []
         for i, (name, seed) in enumerate(runs, 1):
             label = name if seed is None else f"{name} seed {seed}"
@@ -460,6 +461,7 @@ class Comparison:
         from clsr_tf.files import atomic_file
         from clsr_tf.studies.plots import plot_valid_curves
 
+        results = sorted(results, key=lambda r: (self.models.index(r["model"]), r["seed"]))
         runs = self.table(results)
         runs.insert(1, "seed", [r["seed"] for r in results])
         summary = self.seed_table(results)

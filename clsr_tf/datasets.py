@@ -8,9 +8,8 @@ import json
 import os
 import time
 
+from clsr_tf.data.writers import INFO_FILE
 from clsr_tf.hparams import HParamsError, prepare_options
-
-INFO_FILE = "dataset_info.json"
 
 
 def data_path(hp, key):

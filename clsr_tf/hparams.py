@@ -98,7 +98,7 @@ _RECOMMENDERS_EXTRAS = {
 
 SECTIONS = ("data", "model", "train", "info")
 
-# Keys ``prepare_<option>`` pass ``<option>`` to ``clsr_tf.data.prepare.prepare_dataset``.
+# Keys ``prepare_<option>`` pass ``<option>`` to ``clsr_tf.data.registry.prepare_dataset``.
 PREPARE_PREFIX = "prepare_"
 
 

@@ -218,8 +218,9 @@ def test_seeds_give_mean_std_paired_tests_and_resume(data_dir, tmp_path, capsys)
     capsys.readouterr()
     assert run_cli(data_dir, tmp_path, models, "--seeds", seeds) == 0
     out = capsys.readouterr().out
-    assert "== clsr seed 1 (1/4): " in out and "skipped" in out
-    assert "== clsr seed 2 (2/4) resuming" in out and "== sli_rec seed 2 (4/4) resuming" in out
+    assert "== clsr seed 1 (1/4): " in out and "== sli_rec seed 1 (2/4): " in out
+    assert "skipped" in out
+    assert "== clsr seed 2 (3/4) resuming" in out and "== sli_rec seed 2 (4/4) resuming" in out
     again = pd.read_csv(tmp_path / "runs.csv")
     pd.testing.assert_frame_equal(again.drop(columns="train_seconds"),
                                   runs.drop(columns="train_seconds"))

@@ -8,11 +8,12 @@ import pytest
 import tensorflow as tf
 
 from clsr_tf import study
+from clsr_tf.data.contract import POSITION_KEYS
 from clsr_tf.hparams import as_dict, load_hparams
 from clsr_tf.models import CLSRModel
 from clsr_tf.studies import ablations
 from clsr_tf.studies.one_side import fixed_alpha_model
-from clsr_tf.studies.protocols import HISTORY_KEYS, shuffle_history, truncate_history
+from clsr_tf.studies.protocols import shuffle_history, truncate_history
 from clsr_tf.studies.report import seed_summary
 
 from conftest import random_batch, small_hparams
@@ -30,7 +31,7 @@ def grouped_batch(rng, lengths=(1, 3, 6, 10), group=5):
     """A batch whose candidate groups share user, time and history, as in the files."""
     batch = random_batch(rng, n_groups=len(lengths), group=group, lengths=list(lengths))
     first = np.repeat(np.arange(0, len(lengths) * group, group), group)
-    for key in HISTORY_KEYS + ("time", "users"):
+    for key in POSITION_KEYS + ("time", "users"):
         batch[key] = batch[key][first]
     return batch
 
@@ -38,7 +39,7 @@ def grouped_batch(rng, lengths=(1, 3, 6, 10), group=5):
 def triples(batch, row):
     """The (item, category, time features) of each valid position of a row."""
     valid = batch["mask"][row] > 0
-    return sorted(zip(*(batch[key][row][valid].tolist() for key in HISTORY_KEYS)))
+    return sorted(zip(*(batch[key][row][valid].tolist() for key in POSITION_KEYS)))
 
 
 # ---- protocols ---------------------------------------------------------------------------
@@ -49,13 +50,13 @@ def test_shuffle_permutes_valid_positions_only(rng):
     for key in ("labels", "users", "items", "cates", "time"):
         assert out[key] is batch[key]
     padded = batch["mask"] == 0
-    for key in HISTORY_KEYS:
+    for key in POSITION_KEYS:
         np.testing.assert_array_equal(out[key][padded], batch[key][padded])
     for row in range(len(batch["users"])):
         # The multiset of items is kept, and each item keeps its category and times.
         assert triples(out, row) == triples(batch, row)
     # Every row of a group gets the same permutation; the order does change.
-    for key in HISTORY_KEYS:
+    for key in POSITION_KEYS:
         groups = out[key].reshape(4, 5, -1)
         assert (groups == groups[:, :1]).all()
     assert not np.array_equal(out["item_history"][15], batch["item_history"][15])
@@ -75,7 +76,7 @@ def test_truncate_keeps_the_last_k_valid_positions(rng):
         n = int(batch["mask"][row].sum())
         kept = min(k, n)
         assert out["mask"][row].tolist() == [1.0] * kept + [0.0] * (10 - kept)
-        for key in HISTORY_KEYS:
+        for key in POSITION_KEYS:
             np.testing.assert_array_equal(out[key][row][:kept], batch[key][row][n - kept:n])
             assert not out[key][row][kept:].any()
     assert out["mask"].dtype == batch["mask"].dtype

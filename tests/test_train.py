@@ -6,10 +6,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import prepare_synthetic
 
 from clsr_tf import train
 from clsr_tf.hparams import load_hparams
+
+from conftest import prepare_synthetic
 
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "hparams", "synthetic.yaml")
 # A small model and data set: two epochs take seconds on two cores.

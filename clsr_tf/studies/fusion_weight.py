@@ -17,7 +17,7 @@ def read_meta(filename):
     """The meta sidecar of a data file.
 
     Args:
-        filename (str): A data file written by ``clsr_tf.data.prepare``.
+        filename (str): A data file written by ``clsr_tf.data.registry.prepare_dataset``.
 
     Returns:
         pandas.DataFrame: One row per line of the file.
@@ -27,7 +27,7 @@ def read_meta(filename):
         return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no meta sidecar (prepare the data set with "
-                                "clsr_tf.data.prepare)") from None
+                                "clsr_tf.data.registry.prepare_dataset)") from None
 
 
 def default_column(meta):

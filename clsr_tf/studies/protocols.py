@@ -13,7 +13,7 @@ batches of any loader:
 
 import numpy as np
 
-from clsr_tf.data.contract import POSITION_KEYS as HISTORY_KEYS
+from clsr_tf.data.contract import POSITION_KEYS
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -44,7 +44,7 @@ def _row_keys(batch, seed):
 def _move(batch, order, keep):
     """Gather the history arrays along ``order`` and zero the positions outside ``keep``."""
     out = dict(batch)
-    for key in HISTORY_KEYS:
+    for key in POSITION_KEYS:
         moved = np.take_along_axis(np.asarray(batch[key]), order, 1)
         out[key] = np.where(keep, moved, 0).astype(moved.dtype)
     return out
