@@ -6,6 +6,14 @@ time_to_now [B, L]) and returns ``{"scores": [B], "alpha": [B]}``
 (sigmoid(logit) and the fusion weight). The SavedModel holds the variables and the traced
 inference graph only, so serving it needs neither clsr_tf nor the hyper-parameters.
 
+The signature ``recommend`` takes raw requests (``clsr_tf.ranking.raw_signature``): ``user``
+[B] string, ``item_history`` [B, H] string (oldest first, rows padded at the end with ""),
+``time_history`` [B, H] float64, ``time`` [B] float64 (the request time), ``k`` int32 and
+``exclude_history`` bool; it returns the top-K ``items`` (string ids), ``item_index``,
+``scores`` and ``alpha`` [B, K] over the whole catalogue. The vocabulary lookups, the item
+categories, padding, masking and the time features (with the hparams' ``time_unit``) are in
+the graph (``clsr_tf.requests``), so a client needs neither clsr_tf nor the vocab pickles.
+
     python -m clsr_tf.export --hparams FILE --weights RUN/best_model --output DIR
 
 Exit status: 0 on success, 2 on bad input (hyper-parameters, missing files), 1 otherwise.
@@ -19,6 +27,7 @@ from clsr_tf.cli import add_hparams_arguments, hparams_from_args, make_main
 from clsr_tf.files import atomic_dir
 
 SIGNATURE = "serving_default"
+RECOMMEND_SIGNATURE = "recommend"
 # Batch arrays CLSRModel.forward reads (shared/DESIGN.md section 3), the signature's inputs.
 SERVING_KEYS = ("users", "items", "cates", "item_history", "item_cate_history", "mask",
                 "time_from_first_action", "time_to_now")
@@ -52,7 +61,7 @@ def serving_function(model, max_seq_length=None):
     return serve
 
 
-def export_saved_model(model, path, max_seq_length=None):
+def export_saved_model(model, path, max_seq_length=None, recommender=None):
     """Write ``model`` as a SavedModel with the ``serving_default`` signature, atomically.
 
     Args:
@@ -60,6 +69,8 @@ def export_saved_model(model, path, max_seq_length=None):
         path (str): Destination folder (replaced as a whole; written to a temporary
             folder beside it first).
         max_seq_length (int): History length L (default: the model's ``max_seq_length``).
+        recommender (clsr_tf.ranking.RawRecommender): Also write its ``recommend`` as the
+            raw-input ``recommend`` signature (None: ``serving_default`` only).
 
     Returns:
         str: ``path``.
@@ -72,9 +83,13 @@ def export_saved_model(model, path, max_seq_length=None):
     module = tf.Module()
     module.model_variables = list(model.variables)
     module.serve = serve
+    signatures = {SIGNATURE: serve.get_concrete_function()}
+    if recommender is not None:
+        module.recommender = recommender
+        signatures[RECOMMEND_SIGNATURE] = recommender.recommend.get_concrete_function()
     path = os.path.abspath(path)
     with atomic_dir(path) as tmp:
-        tf.saved_model.save(module, tmp, signatures={SIGNATURE: serve.get_concrete_function()})
+        tf.saved_model.save(module, tmp, signatures=signatures)
     return path
 
 
@@ -153,11 +168,15 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m clsr_tf.export",
         description="Export trained CLSR weights as a SavedModel whose serving_default "
-                    "signature maps a batch to {scores, alpha}.")
+                    "signature maps a batch to {scores, alpha} and whose recommend signature "
+                    "maps raw requests (user, history ids and times, time) to the top-K items.")
     add_hparams_arguments(p, trained=True)
     p.add_argument("--weights", required=True,
                    help="best_model folder written by training (CLSRSequentialModel.save_model)")
     p.add_argument("--output", required=True, help="SavedModel folder to write (replaced)")
+    p.add_argument("--no-recommend", action="store_true",
+                   help="leave out the raw-input recommend signature (it needs the data "
+                        "folder's vocabularies and files for the catalogue)")
     return p
 
 
@@ -170,7 +189,8 @@ def run(args):
     from clsr_tf.sequential import CLSRSequentialModel
 
     model = CLSRSequentialModel.from_weights(hparams_from_args(args), args.weights)
-    print(f"wrote {export_saved_model(model.model, args.output)}")
+    recommender = None if args.no_recommend else model.raw_recommender()
+    print(f"wrote {export_saved_model(model.model, args.output, recommender=recommender)}")
 
 
 main = make_main(build_parser, run)

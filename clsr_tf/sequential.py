@@ -19,6 +19,8 @@ from clsr_tf.keras2 import keras
 from clsr_tf.models import CLSRModel, SURGEModel
 
 LOADERS = ("fast", "recommenders")
+# Evaluation protocols: the paper's sampled negatives, the whole catalogue, or both.
+PROTOCOLS = ("sampled", "full", "both")
 
 
 def make_batches(hp, loader="fast"):
@@ -136,6 +138,7 @@ class CLSRSequentialModel:
         self.best_epoch = 0
         self.history = []
         self.scorer = FileScorer(self.model, self.batches, self.model_class.prediction_outputs)
+        self._catalogue = self._ranker = self._raw = None
 
     # ---- scoring -----------------------------------------------------------------------
     def score(self, filename):
@@ -175,6 +178,153 @@ class CLSRSequentialModel:
         preds = self.score(infile_name)["pred"]
         write_atomic(outfile_name, "".join(f"{p:.8g}\n" for p in preds))
         return self
+
+    # ---- the whole catalogue -----------------------------------------------------------
+    @property
+    def catalogue(self):
+        """The items ``recommend`` and ``run_eval_full`` rank (``clsr_tf.ranking.Catalogue``).
+
+        By default every item of the item vocabulary, with the category the data files give
+        it (read on first use); assign another ``Catalogue`` to change it.
+        """
+        if self._catalogue is None:
+            from clsr_tf.ranking import Catalogue
+
+            self._catalogue = Catalogue.from_data(self.hp)
+        return self._catalogue
+
+    @catalogue.setter
+    def catalogue(self, value):
+        self._catalogue, self._raw = value, None
+
+    @property
+    def ranker(self):
+        """The model's ``clsr_tf.ranking.CatalogueRanker`` (built on first use)."""
+        if self._ranker is None:
+            from clsr_tf.ranking import CatalogueRanker
+
+            self._ranker = CatalogueRanker(self.model)
+        return self._ranker
+
+    def raw_recommender(self):
+        """The ``clsr_tf.ranking.RawRecommender`` of the raw-input path (and SavedModel)."""
+        if self._raw is None:
+            from clsr_tf.ranking import RawRecommender, raw_requests_of
+
+            self._raw = RawRecommender(self.model, raw_requests_of(self.hp, self.catalogue),
+                                       self.catalogue)
+        return self._raw
+
+    def recommend(self, requests=None, filename=None, k=10, candidates=None,
+                  exclude_history=True, users_per_call=None):
+        """The top-K items of the catalogue (or of ``candidates``) for each user history.
+
+        The history side runs once per user; only the target side runs per candidate, in
+        chunks of bounded size (``clsr_tf.ranking``).
+
+        Args:
+            requests (list): Raw requests: dicts with ``user`` (id), ``item_history`` (item
+                ids, oldest first), ``time_history`` (their timestamps: numbers or numeric
+                strings) and ``time`` (the request time), mapped as the data readers map a
+                line (unknown ids -> 0, the last ``max_seq_length`` entries, time features
+                with ``time_unit``).
+            filename (str): Or a Recommenders sequential file: one request per run of
+                consecutive lines with the same user, history and time (a valid/test
+                positive and its negatives), its target ignored.
+            k (int): Items per user (at most the number of candidates).
+            candidates (list): Item ids (str) or indices to rank instead of the whole
+                catalogue.
+            exclude_history (bool): Leave out the items of the history (raw requests: the
+                whole history given; files: the ``max_seq_length`` entries the model reads).
+            users_per_call (int): Users ranked together (memory: users x candidates logits).
+
+        Returns:
+            dict: numpy arrays: ``users`` [U] (ids for raw requests, indices for a file),
+            ``items`` [U, K] (item ids; "" past the candidates left after exclusion),
+            ``item_index``, ``scores`` (sigmoid(logit), 0 past the candidates) and, for CLSR,
+            ``alpha``, best first.
+
+        Raises:
+            ValueError: Neither or both of ``requests`` and ``filename``, a bad request
+                (empty history, non-numeric times), an unknown candidate, or a bad ``k``.
+        """
+        from clsr_tf.ranking import USERS_PER_CALL, check_k, history_exclusion, request_runs
+        from clsr_tf.ranking import regroup as regroup_rows
+        from clsr_tf.requests import pad_requests
+
+        if (requests is None) == (filename is None):
+            raise ValueError("give either requests or filename")
+        catalogue = self.catalogue if candidates is None else self.catalogue.subset(candidates)
+        check_k(k, len(catalogue))
+        users_per_call = users_per_call or USERS_PER_CALL
+        parts = []
+        if filename is not None:
+            for block in regroup_rows(request_runs(self.batches(filename, 0)), users_per_call):
+                exclude = history_exclusion(block) if exclude_history else None
+                out = self.ranker.top_k(block, catalogue, k, exclude)
+                out["users"] = block["users"]
+                if catalogue.item_names is not None:
+                    out["items"] = catalogue.item_names[out["item_index"]]
+                parts.append(out)
+        else:
+            raw = self.raw_recommender()
+            padded = pad_requests(list(requests))
+            for start in range(0, len(padded["user"]), users_per_call):
+                batch = {key: tf.constant(value[start:start + users_per_call].tolist()
+                                          if value.dtype == object else
+                                          value[start:start + users_per_call])
+                         for key, value in padded.items()}
+                flags = (np.int32(k), tf.constant(bool(exclude_history)))
+                if candidates is None:
+                    out = raw.recommend(**batch, k=flags[0], exclude_history=flags[1])
+                else:
+                    out = raw.recommend_among(batch, catalogue.items, catalogue.cates, *flags)
+                out = {key: value.numpy() for key, value in out.items()}
+                out["items"] = out["items"].astype(str).astype(object)
+                out["users"] = padded["user"][start:start + users_per_call]
+                parts.append(out)
+        if not parts:
+            raise ValueError(f"{filename}: no lines")
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    def run_eval_full(self, filename, ks=None, exclude_history=True):
+        """The full-ranking protocol: each positive of a file against the whole catalogue.
+
+        Args:
+            filename (str): A Recommenders sequential file (its label-1 lines are ranked;
+                the negatives are ignored).
+            ks (tuple): Cut-offs (default 5, 10, 20).
+            exclude_history (bool): Leave out each positive's history items (its own item
+                stays).
+
+        Returns:
+            dict: ``recall@K``, ``ndcg@K``, ``mrr``, ``positives`` (ranked), ``skipped``
+            (items outside the catalogue) and ``candidates`` (catalogue size).
+        """
+        from clsr_tf.ranking import DEFAULT_KS, evaluate_full
+
+        return evaluate_full(self.ranker, self.batches(filename, 0), self.catalogue,
+                             exclude_history, ks or DEFAULT_KS)
+
+    def evaluate_protocols(self, filename, num_ngs, protocol="sampled"):
+        """The metrics of one or both protocols, keyed by protocol.
+
+        Args:
+            filename (str): A valid/test file (1 positive + ``num_ngs`` negatives a group).
+            num_ngs (int): Negatives per positive (the sampled protocol).
+            protocol (str): ``sampled``, ``full`` or ``both``.
+
+        Returns:
+            dict: ``sampled`` -> ``run_eval`` metrics and/or ``full`` -> ``run_eval_full``.
+        """
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        out = {}
+        if protocol in ("sampled", "both"):
+            out["sampled"] = self.run_eval(filename, num_ngs)
+        if protocol in ("full", "both"):
+            out["full"] = self.run_eval_full(filename)
+        return out
 
     # ---- training ----------------------------------------------------------------------
     def fit(self, train_file, valid_file, valid_num_ngs=None, eval_metric="gauc",

@@ -13,6 +13,7 @@ import types
 
 import tensorflow as tf
 
+from clsr_tf.data.contract import HISTORY_SIDE_KEYS
 from clsr_tf.hparams import HParamsError, as_dict
 from clsr_tf.keras2 import keras
 from clsr_tf.layers.mlp import tnormal
@@ -178,6 +179,33 @@ class SequentialModel(keras.Model):
     def inference_forward(self, batch):
         """``forward`` in inference mode, as the scoring paths run it."""
         return self.forward(batch, training=False)
+
+    def history_side(self, batch):
+        """What ``target_side`` needs of each history, computed once per history (inference).
+
+        The default keeps the history arrays themselves, so ``target_side`` runs the whole
+        model per target; a model whose history side does not read the target overrides
+        both to share it (``CLSRModel``).
+
+        Args:
+            batch (dict): ``HISTORY_SIDE_KEYS`` arrays, one row per history.
+
+        Returns:
+            dict: Tensors with one row per history.
+        """
+        return {key: batch[key] for key in HISTORY_SIDE_KEYS}
+
+    def target_side(self, history, targets):
+        """``forward``'s outputs (inference mode) for targets of ``history_side`` rows.
+
+        Args:
+            history (dict): ``history_side`` outputs gathered to one row per target.
+            targets (dict): ``items`` and ``cates`` [P].
+
+        Returns:
+            dict: As ``forward`` (``logit`` and ``pred`` [P, 1] among them).
+        """
+        return self.forward(dict(history, **targets), training=False)
 
     # ---- building blocks ---------------------------------------------------------------
     def embedding(self, size, dim, name):

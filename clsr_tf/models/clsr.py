@@ -197,7 +197,6 @@ class CLSRModel(SequentialModel):
                 group differ in user or history.
             ValueError: ``'consecutive'`` in training mode.
         """
-        hp = self.hp
         if num_ngs == "consecutive":
             if training:
                 raise ValueError("num_ngs='consecutive' is for inference: in training, "
@@ -214,6 +213,20 @@ class CLSRModel(SequentialModel):
                    for key, value in self._history_side(shared, training).items()}
         else:
             out = self._history_side(batch, training)
+        return self._target_side(out, batch, training)
+
+    def _target_side(self, out, batch, training):
+        """Everything that reads the target item: short-term attention, fusion, tower.
+
+        Args:
+            out (dict): ``_history_side`` outputs, one row per row of ``batch`` (updated).
+            batch (dict): ``items``, ``cates``, ``mask`` and ``time_to_now`` of the rows.
+            training (bool): Training mode.
+
+        Returns:
+            dict: ``out`` with the outputs of ``forward``.
+        """
+        hp = self.hp
         target = self.embedding_dropout(
             tf.concat([self.item_embedding(batch["items"]),
                        self.cate_embedding(batch["cates"])], -1), training=training)
@@ -289,3 +302,31 @@ class CLSRModel(SequentialModel):
     def inference_forward(self, batch):
         """Scoring runs the history side once per run of rows with equal history."""
         return self.forward(batch, training=False, num_ngs="consecutive")
+
+    def history_side(self, batch):
+        """The history side in inference mode, one row per history, for ``target_side``.
+
+        Args:
+            batch (dict): ``HISTORY_KEYS`` arrays (no target needed).
+
+        Returns:
+            dict: ``_history_side`` outputs plus the ``mask`` and ``time_to_now`` that the
+            target side reads.
+        """
+        out = self._history_side(batch, training=False)
+        out.update(mask=batch["mask"], time_to_now=batch["time_to_now"])
+        return out
+
+    def target_side(self, history, targets):
+        """``forward``'s outputs in inference mode from ``history_side`` rows and targets.
+
+        Args:
+            history (dict): ``history_side`` outputs gathered to one row per target.
+            targets (dict): ``items`` and ``cates`` [P].
+
+        Returns:
+            dict: As ``forward`` (``logit``, ``pred``, ``alpha``, ...).
+        """
+        batch = {"items": targets["items"], "cates": targets["cates"],
+                 "mask": history["mask"], "time_to_now": history["time_to_now"]}
+        return self._target_side(dict(history), batch, training=False)
