@@ -62,6 +62,10 @@ def build_parser():
                    help="folder of the baselines' YAMLs (default: baselines/ next to --hparams)")
     p.add_argument("--force", action="store_true",
                    help="rerun the models whose result.json exists")
+    p.add_argument("--protocol", choices=("sampled", "full", "both"), default="sampled",
+                   help="test protocol: sampled negatives (the tables), full ranking against "
+                        "the whole catalogue (CLSR and SURGE; each result.json's test_full), "
+                        "or both (default: sampled)")
     p.add_argument("--seeds", type=seed_list, metavar="S1,S2,...",
                    help="run every model once per seed; report mean +- std and paired tests "
                         "of CLSR's lead over seeds and over users")
@@ -169,6 +173,9 @@ class Comparison:
         baselines_python (str): Interpreter of the Recommenders baselines' subprocesses
             (default: ``sys.executable``).
         seeds (list): Run every model once per seed (None: once, with the YAML's seed).
+        protocol (str): ``sampled``, ``full`` or ``both``: with full ranking, each result
+            of CLSR and SURGE holds ``test_full`` (``run_eval_full``); a baseline's says why
+            it is not offered.
 
     Raises:
         FileNotFoundError: ``baselines_python`` is not an executable file.
@@ -176,7 +183,7 @@ class Comparison:
 
     def __init__(self, hparams_file, models=MODELS, data_dir=None, output_dir=None, epochs=None,
                  overrides=None, baseline_dir=None, loader="fast", verbose=0,
-                 baselines_python=None, seeds=None):
+                 baselines_python=None, seeds=None, protocol="sampled"):
         from clsr_tf.hparams import as_dict, load_hparams
 
         if baselines_python and not (os.path.isfile(baselines_python)
@@ -184,6 +191,7 @@ class Comparison:
             raise FileNotFoundError(f"--baselines-python {baselines_python}: not an executable "
                                     "file")
         self.baselines_python = baselines_python or sys.executable
+        self.protocol = protocol
         self.seeds = list(seeds) if seeds else None
         self.models = list(dict.fromkeys(models))
         self.plain, self.per_model = split_overrides(overrides or {}, self.models)
@@ -320,8 +328,13 @@ class Comparison:
         seed = self.hp["seed"] if seed is None else seed
         if name in IN_PROCESS:
             return run_in_process(name, dict(hp, seed=seed), model_dir, self.loader,
-                                  self.verbose, resume=resume)
-        return self._run_subprocess(name, hp, model_dir, seed, resume)
+                                  self.verbose, resume=resume, protocol=self.protocol)
+        result = self._run_subprocess(name, hp, model_dir, seed, resume)
+        if self.protocol != "sampled" and isinstance(result, dict):
+            from clsr_tf.baselines.runner import FULL_RANKING_NOT_OFFERED
+
+            result["test_full"] = {"status": "not offered", "reason": FULL_RANKING_NOT_OFFERED}
+        return result
 
     # ---- all models --------------------------------------------------------------------
     def run(self, force=False):
@@ -576,7 +589,8 @@ def run(args):
         args.hparams, [m.strip() for m in args.models.split(",") if m.strip()],
         data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
         overrides=overrides, baseline_dir=args.baseline_hparams, loader=args.loader,
-        verbose=verbosity(args), baselines_python=args.baselines_python, seeds=args.seeds)
+        verbose=verbosity(args), baselines_python=args.baselines_python, seeds=args.seeds,
+        protocol=args.protocol)
     table = comparison.run(force=args.force)
     if comparison.seeds:
         with open(os.path.join(comparison.output_dir, "comparison.md")) as f:

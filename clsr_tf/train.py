@@ -32,6 +32,10 @@ def build_parser():
                    help="continue from the last checkpoint in --output-dir")
     p.add_argument("--force-prepare", action="store_true",
                    help="prepare the data set again even if it exists")
+    p.add_argument("--protocol", choices=("sampled", "full", "both"), default="sampled",
+                   help="test protocol: the paper's sampled negatives (test_num_ngs per "
+                        "positive), full ranking of each positive against the whole catalogue "
+                        "(Recall/NDCG@5,10,20, MRR), or both (default: sampled)")
     return p
 
 
@@ -95,10 +99,20 @@ def run(args):
               output_dir=output_dir, resume=args.resume)
     train_seconds = time.time() - start
     best = next(h for h in model.history if h["epoch"] == model.best_epoch)
-    metrics = {"valid": best["valid"],
-               "test": model.run_eval(data_path(hp, "test_file"), hp["test_num_ngs"])}
+    test = model.evaluate_protocols(data_path(hp, "test_file"), hp["test_num_ngs"],
+                                    args.protocol)
+    metrics = {"valid": best["valid"]}
+    if "sampled" in test:
+        metrics["test"] = test["sampled"]
+    if "full" in test:
+        metrics["test_full"] = test["full"]
     print(format_table(metrics))
-    result = dict(metrics, best_epoch=model.best_epoch, epochs_run=len(model.history),
+    protocols = {"valid": f"sampled: 1 positive + {hp['valid_num_ngs']} negatives",
+                 "test": f"sampled: 1 positive + {hp['test_num_ngs']} negatives",
+                 "test_full": "full ranking: each positive against every catalogue item, "
+                              "history items left out"}
+    result = dict(metrics, protocols={k: v for k, v in protocols.items() if k in metrics},
+                  best_epoch=model.best_epoch, epochs_run=len(model.history),
                   train_seconds=round(train_seconds, 1), hparams=dict(model.hp))
     write_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(result, indent=2))
     print(f"wrote {os.path.join(output_dir, 'metrics.json')}")

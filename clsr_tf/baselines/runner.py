@@ -30,7 +30,17 @@ def count_parameters(model):
     return int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
 
-def run_in_process(name, hp, output_dir, loader="fast", verbose=0, resume=False):
+# Why the full-ranking protocol is not offered for the Recommenders baselines (subprocesses).
+FULL_RANKING_NOT_OFFERED = (
+    "full ranking is offered for CLSR and SURGE only: for a Recommenders baseline it means "
+    "scoring one line per (test positive, catalogue item) through its predict "
+    "(clsr_tf.ranking.write_candidate_lines), about 1.8M lines of 50-item histories for "
+    "MovieLens (812 positives x 2245 items), which Recommenders' SequentialIterator parses "
+    "into Python lists whole; NextItNet also needs its own data layout")
+
+
+def run_in_process(name, hp, output_dir, loader="fast", verbose=0, resume=False,
+                   protocol="sampled"):
     """Train, select the best epoch on valid GAUC and evaluate the test file.
 
     Args:
@@ -40,6 +50,8 @@ def run_in_process(name, hp, output_dir, loader="fast", verbose=0, resume=False)
         loader (str): ``fast`` or ``recommenders``.
         verbose (int): Keras progress output.
         resume (bool): Continue a killed run from its last checkpoint in ``output_dir``.
+        protocol (str): ``sampled`` (``test``), ``full`` or ``both`` (``test`` and
+            ``test_full``, ``run_eval_full``'s full-ranking metrics).
 
     Returns:
         dict: ``status`` ``ok``, ``valid``/``test`` metrics, ``test_lines``, ``best_epoch``,
@@ -57,7 +69,10 @@ def run_in_process(name, hp, output_dir, loader="fast", verbose=0, resume=False)
                     runner.hp["test_num_ngs"], runner.hp["metrics"],
                     runner.hp["pairwise_metrics"])
     best = next(h for h in runner.history if h["epoch"] == runner.best_epoch)
-    return {"model": name, "status": "ok", "valid": best["valid"], "test": test,
+    extra = {}
+    if protocol in ("full", "both"):
+        extra["test_full"] = runner.run_eval_full(data_path(hp, "test_file"))
+    return {"model": name, "status": "ok", "valid": best["valid"], "test": test, **extra,
             "test_lines": len(scores["pred"]), "best_epoch": runner.best_epoch,
             "epochs_run": len(runner.history), "train_seconds": round(train_seconds, 1),
             "params": count_parameters(runner.model), "history": runner.history,

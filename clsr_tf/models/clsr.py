@@ -310,10 +310,13 @@ class CLSRModel(SequentialModel):
             batch (dict): ``HISTORY_KEYS`` arrays (no target needed).
 
         Returns:
-            dict: ``_history_side`` outputs plus the ``mask`` and ``time_to_now`` that the
-            target side reads.
+            dict: The ``_history_side`` outputs that the target side reads (u_l, the
+            short-term query, the RNN outputs, the fusion GRU state), ``mask`` and
+            ``time_to_now``.
         """
-        out = self._history_side(batch, training=False)
+        full = self._history_side(batch, training=False)
+        out = {key: full[key] for key in ("att_fea_long", "short_term_intention", "rnn_outputs",
+                                          "fusion_state") if key in full}
         out.update(mask=batch["mask"], time_to_now=batch["time_to_now"])
         return out
 
