@@ -48,6 +48,7 @@ def first_run(data_dir, tmp_path_factory):
     return status, out
 
 
+@pytest.mark.slow
 def test_comparison_writes_both_tables_and_error_rows(first_run, capsys):
     status, out = first_run
     assert status == compare.EXIT_MODEL_FAILED
@@ -79,11 +80,13 @@ def test_comparison_writes_both_tables_and_error_rows(first_run, capsys):
     assert markdown.count("**") >= 2 * 6  # at least one bold value per metric column
 
 
+@pytest.mark.slow
 def test_baselines_ran_in_subprocesses_so_eager_is_still_on(first_run):
     assert tf.executing_eagerly()
     assert "recommenders.models.deeprec.models.base_model" not in sys.modules
 
 
+@pytest.mark.slow
 def test_baselines_ran_with_the_given_interpreter(first_run, data_dir, tmp_path, capsys):
     _, out = first_run
     calls = (out / "wrapper.log").read_text().splitlines()
@@ -94,6 +97,7 @@ def test_baselines_ran_with_the_given_interpreter(first_run, data_dir, tmp_path,
     assert "not an executable file" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_rerun_skips_existing_results(first_run, data_dir, capsys):
     _, out = first_run
     stamps = {n: os.stat(out / n / "result.json").st_mtime_ns for n in OK}
@@ -107,6 +111,7 @@ def test_rerun_skips_existing_results(first_run, data_dir, capsys):
     assert "*" in text.split("== surge")[-1]  # the terminal table marks the best values
 
 
+@pytest.mark.slow
 def test_force_reruns_models_with_results(first_run, data_dir, tmp_path, monkeypatch):
     _, out = first_run
     for name in OK:
@@ -168,6 +173,7 @@ def test_metric_columns_follow_the_configured_ks():
         "auc", "gauc", "mean_mrr", "ndcg@2", "ndcg@10"]
 
 
+@pytest.mark.slow
 def test_legacy_rnn_shim_lets_gru_and_sum_import():
     code = (
         "import importlib\n"
@@ -188,6 +194,7 @@ def test_legacy_rnn_shim_lets_gru_and_sum_import():
     assert "imported GRUModel SUMModel" in proc.stdout
 
 
+@pytest.mark.slow
 def test_seeds_give_mean_std_paired_tests_and_resume(data_dir, tmp_path, capsys):
     models, seeds = ["clsr", "sli_rec"], "1,2"
     assert run_cli(data_dir, tmp_path, models, "--seeds", seeds) == 0

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = r"""
 import json, sys
 import numpy as np
@@ -39,6 +41,7 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "diff": diff, "move
 """
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_cpus_matches_a_single_device_step():
     tests = os.path.dirname(os.path.abspath(__file__))
     proc = subprocess.run([sys.executable, "-c", SCRIPT, tests], capture_output=True,

@@ -10,6 +10,9 @@ from clsr_tf import export, predict
 from clsr_tf.hparams import load_hparams
 from clsr_tf.sequential import CLSRSequentialModel
 
+# End to end: every test trains a model first.
+pytestmark = pytest.mark.slow
+
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "hparams", "synthetic.yaml")
 # A tiny model (as tests/test_train.py).
 SMALL = dict(max_seq_length=10, item_embedding_dim=6, cate_embedding_dim=2,

@@ -251,6 +251,7 @@ def preference_batches(rng, n_users=30, n_cates=8, n_items=60, length=10, groups
         yield b
 
 
+@pytest.mark.slow
 def test_short_training_learns_a_preference(rng):
     keras.utils.set_random_seed(3)
     model = model_of()
@@ -289,6 +290,7 @@ def test_mixed_precision_keeps_outputs_and_losses_in_float32(rng, policy):
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
+@pytest.mark.slow
 def test_xla_compiled_training_matches_eager(rng):
     batch = random_batch(rng, lengths=[4, 8, 10, 6])
     models = [model_of(), model_of()]

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import tensorflow as tf
 
 from clsr_tf.keras2 import TF_VERSION, keras
@@ -27,6 +28,7 @@ def test_keras2_matches_the_installed_tensorflow():
         assert keras.__name__ == "tf_keras" and keras.__version__.startswith("2.")
 
 
+@pytest.mark.slow
 def test_a_process_that_imported_keras_3_first_still_trains_clsr():
     code = """
 import keras as user_keras  # Keras 3 on TensorFlow >= 2.16, Keras 2 on 2.15
@@ -51,6 +53,7 @@ print("ok", user_keras.__version__, keras.__name__)
     assert done.stdout.startswith("ok")
 
 
+@pytest.mark.slow
 def test_commands_start_without_tensorflow_noise():
     # Bad input: the command loads TensorFlow, then stops with exactly one line.
     done = subprocess.run(

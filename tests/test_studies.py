@@ -126,6 +126,7 @@ def run_study(data_dir, out, *args):
                        str(out), *SMALL_ARGS])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, first_column, rows", [
     (["shuffle"], "protocol", ["original", "shuffle"]),
     (["truncate", "--ks", "1,3"], "protocol", ["original", "truncate", "truncate"]),
@@ -162,6 +163,7 @@ def test_seed_summary_averages_what_varies():
         seed_summary(table.iloc[:3])
 
 
+@pytest.mark.slow
 def test_ablations_over_seeds_write_runs_and_summary(data_dir, tmp_path):
     assert run_study(data_dir, tmp_path, "ablations", "--only", "rnn_gru", "--epochs", "1",
                      "--seeds", "3,4") == 0
@@ -175,6 +177,7 @@ def test_ablations_over_seeds_write_runs_and_summary(data_dir, tmp_path):
     assert (tmp_path / "ablations_summary.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_ablation_subset_writes_every_column(data_dir, tmp_path):
     assert run_study(data_dir, tmp_path, "ablations", "--only", "rnn_gru,rnn_lstm",
                      "--epochs", "1") == 0
@@ -226,6 +229,7 @@ def test_study_cli_errors_exit_2(data_dir, tmp_path, capsys):
     assert tf.executing_eagerly()
 
 
+@pytest.mark.slow
 def test_ground_truth_long_term_positives_get_more_alpha(tmp_path):
     from clsr_tf.data.registry import prepare_dataset
     from clsr_tf.studies.common import train_model

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 

@@ -12,6 +12,9 @@ from clsr_tf.hparams import load_hparams
 
 from conftest import prepare_synthetic
 
+# End to end: every test trains a model first.
+pytestmark = pytest.mark.slow
+
 HPARAMS = os.path.join(os.path.dirname(__file__), "..", "hparams", "synthetic.yaml")
 # A small model and data set: two epochs take seconds on two cores.
 SMALL = ["--set", "prepare_n_users=300", "--set", "prepare_interactions_per_user=40",
