@@ -122,7 +122,7 @@ def main(argv=None):
             rates[name] = args.line_users / (timed(fn, args.repeats) * scale)
         for name, rate in rates.items():
             note = "" if name == "recommend" else f"  (timed on {line_items} items, scaled)"
-            print(f"{n_items:>8} {name:<18} {rate:>10.2f} {rate / rates['naive']:>8.1f}x{note}",
+            print(f"{n_items:>8} {name:<18} {rate:>10.3g} {rate / rates['naive']:>8.1f}x{note}",
                   flush=True)
 
 
