@@ -172,6 +172,8 @@ def catalogue_logits(model, batch, items, cates, exclude=None, chunk_pairs=CHUNK
         tuple: ``(logits [U, N] float32, alpha [U, N] float32 or None)``.
     """
     history = model.history_side({key: batch[key] for key in HISTORY_SIDE_KEYS})
+    # The model's code has no tensor-dependent Python control flow: AutoGraph stays off it.
+    target_side = tf.autograph.experimental.do_not_convert(model.target_side)
     n_users = tf.shape(batch["mask"])[0]
     n_items = tf.shape(items)[0]
     chunk = tf.maximum(1, chunk_pairs // tf.maximum(n_users, 1))
@@ -184,9 +186,9 @@ def catalogue_logits(model, batch, items, cates, exclude=None, chunk_pairs=CHUNK
         chunk_cates = cates[step * chunk:(step + 1) * chunk]
         size = tf.shape(chunk_items)[0]
         rows = tf.repeat(tf.range(n_users), size)
-        out = model.target_side({key: tf.gather(value, rows) for key, value in history.items()},
-                                {"items": tf.tile(chunk_items, [n_users]),
-                                 "cates": tf.tile(chunk_cates, [n_users])})
+        out = target_side({key: tf.gather(value, rows) for key, value in history.items()},
+                          {"items": tf.tile(chunk_items, [n_users]),
+                           "cates": tf.tile(chunk_cates, [n_users])})
         logit = tf.reshape(tf.cast(out["logit"], tf.float32), [n_users, size])
         if exclude is not None:
             hit = tf.reduce_any(tf.equal(chunk_items[None, :, None], exclude[:, None, :]), -1)
