@@ -119,7 +119,7 @@ def test_force_reruns_models_with_results(first_run, data_dir, tmp_path, monkeyp
         (tmp_path / name / "result.json").write_text((out / name / "result.json").read_text())
     calls = []
 
-    def fake_run_model(self, name):
+    def fake_run_model(self, name, seed=None, resume=False):
         calls.append(name)
         return dict(json.loads((out / name / "result.json").read_text()), train_seconds=0.5)
 
