@@ -127,16 +127,14 @@ def split_overrides(overrides, models):
 def baseline_environment():
     """The environment of a Recommenders baseline's subprocess.
 
-    Recommenders' TF1-style models call ``tf.keras`` in graph mode; on TensorFlow 2.16+ that
-    must be Keras 2, which ``TF_USE_LEGACY_KERAS=1`` selects when it is set before TensorFlow
-    is imported (harmless on 2.15). clsr_tf is put on ``PYTHONPATH`` so another interpreter
-    (``--baselines-python``) finds the runner; TensorFlow's C++ logging stays quiet unless
-    the caller chose a level.
+    clsr_tf is put on ``PYTHONPATH`` so another interpreter (``--baselines-python``) finds the
+    runner, which makes ``tf.keras`` Keras 2 for its own TensorFlow (``use_legacy_keras``);
+    TensorFlow's C++ logging stays quiet unless the caller chose a level.
 
     Returns:
         dict: Environment variables.
     """
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
+    env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)

@@ -176,6 +176,8 @@ def test_metric_columns_follow_the_configured_ks():
 @pytest.mark.slow
 def test_legacy_rnn_shim_lets_gru_and_sum_import():
     code = (
+        "from clsr_tf.baselines.recommenders_runner import use_legacy_keras\n"
+        "use_legacy_keras()\n"
         "import importlib\n"
         "seq = 'recommenders.models.deeprec.models.sequential.'\n"
         "try:\n"

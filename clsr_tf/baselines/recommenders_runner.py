@@ -26,13 +26,32 @@ import traceback
 import numpy as np
 
 from clsr_tf.baselines import RECOMMENDERS_MODELS
-from clsr_tf.evaluation import evaluate
 from clsr_tf.files import write_atomic
 from clsr_tf.significance import SCORES_FILE, save_scores
 
 # Keys of the shared hparams that every baseline takes over (same data, same protocol).
 PROTOCOL_KEYS = ("max_seq_length", "batch_size", "train_num_ngs", "epochs", "EARLY_STOP",
                  "metrics", "pairwise_metrics")
+
+
+def use_legacy_keras():
+    """Make ``tf.keras`` Keras 2 for Recommenders' TF1-style models; call before TensorFlow loads.
+
+    From TensorFlow 2.16 on, ``tf.keras`` is Keras 3 unless ``TF_USE_LEGACY_KERAS=1``; this sets
+    it there (unless the caller set it). On 2.15 ``tf.keras`` is Keras 2 already, and the
+    variable would switch it to the separate tf-keras package, so it is left unset. The version
+    is read from the package metadata, without importing TensorFlow.
+    """
+    from importlib import metadata
+
+    for package in ("tensorflow", "tensorflow-cpu"):
+        try:
+            version = tuple(int(p) for p in metadata.version(package).split(".")[:2])
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
+        if version >= (2, 16):
+            os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        return
 
 
 def build_hparams(model_hparams, shared, vocab_paths, model_dir):
@@ -145,6 +164,8 @@ def evaluate_file(model, config, split):
     Returns:
         tuple: (metrics dict, the scored lines of ``score_file``).
     """
+    from clsr_tf.evaluation import evaluate
+
     s = score_file(model, config[f"{split}_file"], config["eval_min_seq_length"])
     hp = model.hparams
     return evaluate(s["users"], s["labels"], s["preds"], config[f"{split}_num_ngs"],
@@ -259,6 +280,7 @@ def main(argv=None):
     p.add_argument("--config", required=True, help="run configuration (JSON, see run())")
     p.add_argument("--output", required=True, help="where the result JSON goes")
     args = p.parse_args(argv)
+    use_legacy_keras()
     with open(args.config) as f:
         config = json.load(f)
     try:
