@@ -243,10 +243,14 @@ class SequentialModel(keras.Model):
         Returns:
             dict: table name -> [rows, D].
         """
-        rows = {}
+        rows, unique = {}, {}
         for name, (table, keys) in self.embedding_tables().items():
-            ids = tf.concat([tf.reshape(batch[key], [-1]) for key in keys], 0)
-            rows[name] = tf.cast(table(tf.unique(ids)[0]), tf.float32)
+            # One unique op per key set: tables read with the same ids (user_long and
+            # user_short) then get rows XLA can prove to have the same length.
+            if keys not in unique:
+                ids = tf.concat([tf.reshape(batch[key], [-1]) for key in keys], 0)
+                unique[keys] = tf.unique(ids)[0]
+            rows[name] = tf.cast(table(unique[keys]), tf.float32)
         return rows
 
     def regular_loss(self, rows):
