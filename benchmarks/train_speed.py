@@ -66,7 +66,7 @@ def build_clsr(data_dir, max_seq_length, batch_size, num_ngs, sequential_model="
     from clsr_tf.data.loader import FastBatches
     from clsr_tf.hparams import as_dict
     from clsr_tf.keras2 import keras
-    from clsr_tf.model import CLSRModel
+    from clsr_tf.models import CLSRModel
 
     hp = as_dict(dict(VOCABS, data_dir=data_dir, max_seq_length=max_seq_length,
                       batch_size=batch_size, train_num_ngs=num_ngs,
