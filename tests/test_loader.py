@@ -318,3 +318,5 @@ def test_dataset_matches_and_keeps_eager_execution(folder):
     for batch in reader.dataset(path, 4, seed=2):
         check_training_batch({k: v.numpy() for k, v in batch.items()}, 5)
     assert tf.executing_eagerly()
+    # Autotuning off: its thread makes deleting an iterator wait up to 60 s (the stall).
+    assert reader.dataset(path).options().autotune.enabled is False

@@ -99,6 +99,13 @@ class BatchReader:
     def dataset(self, path, batch_num_ngs=0, seed=None):
         """The same batches as a ``tf.data.Dataset`` (re-read on each iteration).
 
+        tf.data's autotuning is off: this pipeline has nothing to tune (a Python generator
+        and a fixed prefetch), and with it on, deleting an iterator (at the end of each
+        ``fit``, or at a later garbage collection on TensorFlow 2.16+) often waits until the
+        autotuning thread's next scheduled wake-up, up to 60 s later: the cancellation wakes
+        that thread before marking itself done, so the thread goes back to sleep
+        (benchmarks/README.md, "The end-of-epoch stall").
+
         Args:
             path (str): A Recommenders sequential file.
             batch_num_ngs (int): In-batch negatives per positive, or 0.
@@ -107,7 +114,9 @@ class BatchReader:
         Returns:
             tf.data.Dataset: Dataset of batch dicts.
         """
+        options = tf.data.Options()
+        options.autotune.enabled = False
         return tf.data.Dataset.from_generator(
             lambda: self(path, batch_num_ngs, seed),
             output_signature=output_signature(self.max_seq_length),
-        ).prefetch(self.prefetch)
+        ).prefetch(self.prefetch).with_options(options)
