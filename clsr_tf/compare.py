@@ -63,9 +63,10 @@ def build_parser():
     p.add_argument("--force", action="store_true",
                    help="rerun the models whose result.json exists")
     p.add_argument("--protocol", choices=("sampled", "full", "both"), default="sampled",
-                   help="test protocol: sampled negatives (the tables), full ranking against "
-                        "the whole catalogue (CLSR and SURGE; each result.json's test_full), "
-                        "or both (default: sampled)")
+                   help="test protocol: sampled negatives (comparison.md), or also full "
+                        "ranking against the whole catalogue (CLSR and SURGE, "
+                        "comparison_full.md; a finished run is scored from its best weights "
+                        "without training again); full and both give both (default: sampled)")
     p.add_argument("--seeds", type=seed_list, metavar="S1,S2,...",
                    help="run every model once per seed; report mean +- std and paired tests "
                         "of CLSR's lead over seeds and over users")
@@ -152,6 +153,18 @@ def metric_columns(pairwise_metrics):
     """
     ks = [k for m in pairwise_metrics if m.startswith("ndcg@") for k in m[5:].split(";")]
     return ["auc", "gauc", "mean_mrr"] + [f"ndcg@{k}" for k in ks]
+
+
+def full_ranking_columns(ks):
+    """The metric columns of the full-ranking table.
+
+    Args:
+        ks (tuple): Cut-offs.
+
+    Returns:
+        list: ``recall@K`` for each K, ``ndcg@K`` for each K, ``mrr``.
+    """
+    return [f"recall@{k}" for k in ks] + [f"ndcg@{k}" for k in ks] + ["mrr"]
 
 
 class Comparison:
@@ -328,11 +341,34 @@ class Comparison:
             return run_in_process(name, dict(hp, seed=seed), model_dir, self.loader,
                                   self.verbose, resume=resume, protocol=self.protocol)
         result = self._run_subprocess(name, hp, model_dir, seed, resume)
-        if self.protocol != "sampled" and isinstance(result, dict):
-            from clsr_tf.baselines.runner import FULL_RANKING_NOT_OFFERED
-
-            result["test_full"] = {"status": "not offered", "reason": FULL_RANKING_NOT_OFFERED}
+        self._add_full_ranking(name, seed, result)
         return result
+
+    def _add_full_ranking(self, name, seed, result):
+        """Give a successful result without ``test_full`` its full-ranking metrics.
+
+        CLSR and SURGE are scored from the run's best weights (no training, so a finished
+        sampled-only campaign gains the second protocol); a Recommenders baseline's entry
+        says why it is not offered.
+
+        Args:
+            name (str): Model name.
+            seed (int): The run's seed (None: the YAML's).
+            result (dict): The run's result, updated in place.
+
+        Returns:
+            bool: Whether ``result`` changed.
+        """
+        from clsr_tf.baselines.runner import FULL_RANKING_NOT_OFFERED, full_ranking_of_run
+
+        if self.protocol == "sampled" or "test_full" in result or result["status"] != "ok":
+            return False
+        if name in IN_PROCESS:
+            hp = dict(self.model_hparams(name), seed=self.hp["seed"] if seed is None else seed)
+            result["test_full"] = full_ranking_of_run(name, hp, self.run_dir(name, seed))
+        else:
+            result["test_full"] = {"status": "not offered", "reason": FULL_RANKING_NOT_OFFERED}
+        return True
 
     # ---- all models --------------------------------------------------------------------
     def run(self, force=False):
@@ -359,7 +395,11 @@ class Comparison:
                 print(f"== {label} ({i}/{len(runs)}): {path} exists, skipped "
                       "(--force reruns it)", flush=True)
                 with open(path) as f:
-                    results.append(dict(json.load(f), seed=seed))
+                    result = dict(json.load(f), seed=seed)
+                if self._add_full_ranking(name, seed, result):
+                    print(f"== {label}: full ranking scored from its best weights", flush=True)
+                    write_atomic(path, json.dumps(result, indent=2))
+                results.append(result)
                 continue
             # A folder without result.json is a killed run: continue it (unless --force).
             resume = not force and name in MODELS and os.path.isdir(folder)
@@ -374,6 +414,8 @@ class Comparison:
                 write_atomic(path, json.dumps(result, indent=2))
             print(f"== {label}: {result['status']}", flush=True)
             results.append(result)
+        if self.protocol != "sampled":
+            self._write_full_tables(results)
         if self.seeds:
             return self._write_seed_tables(results)
         table = self.table(results)
@@ -487,6 +529,80 @@ class Comparison:
             plot_valid_curves(curves).savefig(handle, format="png", dpi=110)
         return summary
 
+    # ---- the full-ranking protocol ------------------------------------------------------
+    def full_table(self, results):
+        """One row per model: its full-ranking metrics, mean and std over its runs.
+
+        Args:
+            results (list): Result dicts (with ``test_full`` where it was computed).
+
+        Returns:
+            pandas.DataFrame: ``model``, ``runs`` (with full-ranking metrics), each metric
+            (``recall@K``, ``ndcg@K``, ``mrr``) and its ``<metric>_std`` (sample std, NaN
+            for one run), ``positives``, ``candidates``, ``seconds`` (mean scoring time)
+            and ``status`` (``ok``, ``not offered: <why>`` or the failed runs).
+        """
+        from clsr_tf.ranking import DEFAULT_KS
+
+        columns = full_ranking_columns(DEFAULT_KS)
+        rows = []
+        for name in self.models:
+            runs = [r for r in results if r["model"] == name]
+            scored = [r["test_full"] for r in runs if "mrr" in r.get("test_full", {})]
+            row = {"model": name, "runs": len(scored)}
+            for column in columns:
+                values = [m[column] for m in scored]
+                row[column] = float(np.mean(values)) if values else np.nan
+                row[f"{column}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 \
+                    else np.nan
+            for key in ("positives", "candidates", "seconds"):
+                row[key] = float(np.mean([m[key] for m in scored])) if scored else np.nan
+            reasons = {r["test_full"]["reason"] for r in runs
+                       if r.get("test_full", {}).get("status") == "not offered"}
+            failed = [f"seed {r['seed']}: {r['status']}" if r.get("seed") is not None
+                      else r["status"] for r in runs if r["status"] != "ok"]
+            row["status"] = "; ".join([f"not offered: {w}" for w in reasons] + failed) or "ok"
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def full_markdown(self, summary):
+        """The full-ranking table as Markdown.
+
+        Args:
+            summary (pandas.DataFrame): From ``full_table``.
+
+        Returns:
+            str: Markdown text.
+        """
+        from clsr_tf.ranking import DEFAULT_KS
+
+        columns = full_ranking_columns(DEFAULT_KS)
+        header = ["model", "runs", *columns, "positives", "candidates", "scoring_s", "status"]
+        lines = [f"# Full ranking: {self.hp['dataset']} ({self.hp['data_dir']})", "",
+                 "Each test positive ranked against every item of the catalogue, its history's "
+                 "items left out (ties count against the positive). Cells are mean +- sample std "
+                 "over the model's runs (seeds); `positives`: ranked test positives; "
+                 "`scoring_s`: seconds to score them all.", "",
+                 "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for row in summary.to_dict("records"):
+            cells = [row["model"], str(row["runs"])]
+            cells += ["" if pd.isna(row[c]) else f"{row[c]:.4f}" + (
+                "" if pd.isna(row[f"{c}_std"]) else f" +- {row[f'{c}_std']:.4f}")
+                for c in columns]
+            cells += ["" if pd.isna(row[c]) else f"{row[c]:.0f}"
+                      for c in ("positives", "candidates")]
+            cells += ["" if pd.isna(row["seconds"]) else f"{row['seconds']:.1f}", row["status"]]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def _write_full_tables(self, results):
+        summary = self.full_table(results)
+        write_atomic(os.path.join(self.output_dir, "comparison_full.csv"),
+                     summary.to_csv(index=False))
+        write_atomic(os.path.join(self.output_dir, "comparison_full.md"),
+                     self.full_markdown(summary))
+        return summary
+
     def table(self, results):
         """One row per model: test metrics, training time, epochs, parameters, status.
 
@@ -590,6 +706,9 @@ def run(args):
         verbose=verbosity(args), baselines_python=args.baselines_python, seeds=args.seeds,
         protocol=args.protocol)
     table = comparison.run(force=args.force)
+    if comparison.protocol != "sampled":
+        with open(os.path.join(comparison.output_dir, "comparison_full.md")) as f:
+            print(f.read())
     if comparison.seeds:
         with open(os.path.join(comparison.output_dir, "comparison.md")) as f:
             print(f.read())

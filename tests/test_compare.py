@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -23,6 +24,7 @@ SMALL = ["max_seq_length=10", "item_embedding_dim=12", "cate_embedding_dim=4",
 COLUMNS = ["model", "auc", "gauc", "mean_mrr", "ndcg@2", "ndcg@4", "ndcg@6", "train_seconds",
            "epochs_run", "params", "status"]
 OK = ["clsr", "sli_rec", "surge"]
+IN_PROCESS = ["clsr", "surge"]
 
 
 def run_cli(data_dir, out, models, *extra):
@@ -129,6 +131,36 @@ def test_force_reruns_models_with_results(first_run, data_dir, tmp_path, monkeyp
     assert run_cli(data_dir, tmp_path, OK, "--force") == 0
     assert calls == OK
     assert (pd.read_csv(tmp_path / "comparison.csv")["train_seconds"] == 0.5).all()
+
+
+@pytest.mark.slow
+def test_full_protocol_scores_finished_runs_from_their_best_weights(first_run, data_dir,
+                                                                     tmp_path, capsys):
+    _, out = first_run
+    for name in OK:
+        shutil.copytree(out / name, tmp_path / name)
+    capsys.readouterr()
+    assert run_cli(data_dir, tmp_path, OK, "--protocol", "both") == 0
+    text = capsys.readouterr().out
+    assert "resuming" not in text and "training" not in text
+    assert all(f"== {n}: full ranking scored from its best weights" in text
+               for n in IN_PROCESS)
+    full = pd.read_csv(tmp_path / "comparison_full.csv").set_index("model")
+    test_lines = json.loads((out / "clsr" / "result.json").read_text())["test_lines"]
+    for name in IN_PROCESS:
+        row = full.loc[name]
+        assert row["runs"] == 1 and row["status"] == "ok"
+        assert row["positives"] == test_lines // (1 + 99)  # synthetic: 1 + 99 test negatives
+        assert 0 <= row["recall@5"] <= row["recall@10"] <= row["recall@20"] <= 1
+        assert 0 < row["mrr"] <= 1 and np.isnan(row["mrr_std"])
+        stored = json.loads((tmp_path / name / "result.json").read_text())["test_full"]
+        assert stored["recall@10"] == pytest.approx(row["recall@10"])
+        assert stored["mrr"] == pytest.approx(row["mrr"])
+    assert full.loc["sli_rec", "status"].startswith("not offered: full ranking is offered")
+    assert "| clsr | 1 |" in (tmp_path / "comparison_full.md").read_text()
+    # Stored: a second run reuses test_full instead of scoring again.
+    assert run_cli(data_dir, tmp_path, OK, "--protocol", "both") == 0
+    assert "full ranking scored" not in capsys.readouterr().out
 
 
 def test_bad_shared_input_exits_with_2(data_dir, tmp_path, capsys):

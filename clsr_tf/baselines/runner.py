@@ -71,9 +71,39 @@ def run_in_process(name, hp, output_dir, loader="fast", verbose=0, resume=False,
     best = next(h for h in runner.history if h["epoch"] == runner.best_epoch)
     extra = {}
     if protocol in ("full", "both"):
-        extra["test_full"] = runner.run_eval_full(data_path(hp, "test_file"))
+        extra["test_full"] = full_ranking(runner, hp)
     return {"model": name, "status": "ok", "valid": best["valid"], "test": test, **extra,
             "test_lines": len(scores["pred"]), "best_epoch": runner.best_epoch,
             "epochs_run": len(runner.history), "train_seconds": round(train_seconds, 1),
             "params": count_parameters(runner.model), "history": runner.history,
             "hparams": dict(runner.hp)}
+
+
+def full_ranking(runner, hp):
+    """The full-ranking metrics of a trained model on the test file, with their cost.
+
+    Args:
+        runner (CLSRSequentialModel): A trained facade (CLSR or SURGE).
+        hp (dict): Its hyper-parameters (the data set's files).
+
+    Returns:
+        dict: ``run_eval_full``'s metrics and ``seconds``.
+    """
+    start = time.time()
+    metrics = runner.run_eval_full(data_path(hp, "test_file"))
+    return dict(metrics, seconds=round(time.time() - start, 1))
+
+
+def full_ranking_of_run(name, hp, output_dir):
+    """The full-ranking metrics of a finished run, from its best weights (no training).
+
+    Args:
+        name (str): ``clsr`` or ``surge``.
+        hp (dict): The run's hyper-parameters.
+        output_dir (str): The run's folder (with ``best_model/``).
+
+    Returns:
+        dict: See ``full_ranking``.
+    """
+    runner = FACADES[name].from_weights(hp, os.path.join(output_dir, "best_model"))
+    return full_ranking(runner, hp)
