@@ -80,7 +80,9 @@ def build_parser():
     p.add_argument("--output-dir", help="where <study>.csv/.md/.png go "
                                         "(default: runs/<yaml name>/studies)")
     p.add_argument("--weights", help="best_model folder of python -m clsr_tf.train: use it "
-                                     "instead of training (not for ablations)")
+                                     "instead of training (not for ablations); with --seeds, "
+                                     "a path with {seed}, e.g. a compare --seeds campaign's "
+                                     "runs/compare_movielens/clsr/seed_{seed}/best_model")
     p.add_argument("--k", type=_positive_int, help="truncate: keep the last K history items")
     p.add_argument("--ks", type=_positive_ints,
                    help="truncate: a curve over several K, e.g. 1,3,5,10,20 (the default)")
@@ -104,8 +106,11 @@ def _check_args(args):
         raise StudyError("give either --k or --ks")
     if args.weights and args.study == "ablations":
         raise StudyError("--weights does not apply to ablations (every row is retrained)")
-    if args.weights and args.seeds:
-        raise StudyError("--seeds retrains per seed; it does not apply with --weights")
+    if args.weights and args.seeds and "{seed}" not in args.weights:
+        raise StudyError("--seeds with --weights needs a path with {seed} (one trained model "
+                         "per seed)")
+    if args.weights and "{seed}" in args.weights and not args.seeds:
+        raise StudyError(f"--weights {args.weights}: a path with {{seed}} needs --seeds")
     if args.only:
         from clsr_tf.studies.ablations import select
 
@@ -147,9 +152,10 @@ def trained_model(hp, args, verbose):
 
     if not args.weights:
         return train_model(hp, args.loader, verbose)
-    if not os.path.isdir(args.weights):
-        raise FileNotFoundError(f"--weights {args.weights}: no such folder")
-    return CLSRSequentialModel.from_weights(hp, args.weights, args.loader, verbose)
+    weights = args.weights.replace("{seed}", str(hp["seed"]))
+    if not os.path.isdir(weights):
+        raise FileNotFoundError(f"--weights {weights}: no such folder")
+    return CLSRSequentialModel.from_weights(hp, weights, args.loader, verbose)
 
 
 def _run_once(args, hp, verbose, on_partial):

@@ -1,6 +1,7 @@
 """Disentanglement studies: protocols, forced alpha, ablation grid, ground truth, CLI."""
 
 import os
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -147,6 +148,27 @@ def test_study_cli_writes_table_markdown_and_plot(data_dir, weights, tmp_path, a
     assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
     if name == "one_side":  # forcing alpha changes the scores
         assert table["auc"].nunique() > 1
+
+
+@pytest.mark.slow
+def test_study_over_seeds_of_trained_models(data_dir, weights, tmp_path, capsys):
+    for seed in (1, 2):  # a campaign's layout: one best_model per seed (here the same one)
+        shutil.copytree(weights, tmp_path / f"seed_{seed}" / "best_model")
+    template = str(tmp_path / "seed_{seed}" / "best_model")
+    out = tmp_path / "out"
+    assert run_study(data_dir, out, "shuffle", "--seeds", "1,2", "--weights", template) == 0
+    runs = pd.read_csv(out / "shuffle.csv")
+    original = runs[runs["protocol"] == "original"]
+    assert list(original["seed"]) == [1, 2]
+    assert original["auc"].nunique() == 1  # loaded, not trained: the same model twice
+    summary = pd.read_csv(out / "shuffle_summary.csv").set_index("protocol")
+    assert summary.loc["original", "seeds"] == 2 and summary.loc["original", "gauc_std"] == 0
+    assert run_study(data_dir, out, "shuffle", "--weights", template) == 2
+    assert "needs --seeds" in capsys.readouterr().err
+    assert run_study(data_dir, out, "shuffle", "--seeds", "1,2", "--weights", weights) == 2
+    assert "a path with {seed}" in capsys.readouterr().err
+    assert run_study(data_dir, out, "shuffle", "--seeds", "1,3", "--weights", template) == 2
+    assert "seed_3" in capsys.readouterr().err
 
 
 def test_seed_summary_averages_what_varies():
