@@ -70,6 +70,9 @@ def build_parser():
     p.add_argument("--seeds", type=seed_list, metavar="S1,S2,...",
                    help="run every model once per seed; report mean +- std and paired tests "
                         "of CLSR's lead over seeds and over users")
+    p.add_argument("--first-seed-only", metavar="M1,M2,...", default="",
+                   help="with --seeds: these models run with the first seed only (a cheaper "
+                        "campaign; their rows have no std and no test over seeds)")
     p.add_argument("--baselines-python", metavar="PATH",
                    help="Python interpreter of Recommenders' baselines (e.g. a TensorFlow 2.15 "
                         "environment's bin/python; it needs recommenders and tensorflow); CLSR "
@@ -167,6 +170,10 @@ def full_ranking_columns(ks):
     return [f"recall@{k}" for k in ks] + [f"ndcg@{k}" for k in ks] + ["mrr"]
 
 
+def _names(text):
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 class Comparison:
     """Side-by-side runs of CLSR and the baselines on one prepared data set.
 
@@ -184,6 +191,7 @@ class Comparison:
         baselines_python (str): Interpreter of the Recommenders baselines' subprocesses
             (default: ``sys.executable``).
         seeds (list): Run every model once per seed (None: once, with the YAML's seed).
+        first_seed_only (list): Models that run with the first seed only.
         protocol (str): ``sampled``, ``full`` or ``both``: with full ranking, each result
             of CLSR and SURGE holds ``test_full`` (``run_eval_full``); a baseline's says why
             it is not offered.
@@ -194,7 +202,7 @@ class Comparison:
 
     def __init__(self, hparams_file, models=MODELS, data_dir=None, output_dir=None, epochs=None,
                  overrides=None, baseline_dir=None, loader="fast", verbose=0,
-                 baselines_python=None, seeds=None, protocol="sampled"):
+                 baselines_python=None, seeds=None, protocol="sampled", first_seed_only=()):
         from clsr_tf.hparams import as_dict, load_hparams
 
         if baselines_python and not (os.path.isfile(baselines_python)
@@ -205,6 +213,12 @@ class Comparison:
         self.protocol = protocol
         self.seeds = list(seeds) if seeds else None
         self.models = list(dict.fromkeys(models))
+        self.first_seed_only = list(first_seed_only)
+        stray = [m for m in self.first_seed_only if m not in self.models]
+        if stray or (self.first_seed_only and not self.seeds):
+            raise HParamsError(f"--first-seed-only {','.join(self.first_seed_only)}: "
+                               + (f"{stray[0]} is not among --models" if stray
+                                  else "needs --seeds"))
         self.plain, self.per_model = split_overrides(overrides or {}, self.models)
         self.baseline_dir = baseline_dir or os.path.join(
             os.path.dirname(os.path.abspath(hparams_file)), "baselines")
@@ -385,7 +399,9 @@ class Comparison:
         prepare_data(self.hp)
         os.makedirs(self.output_dir, exist_ok=True)
         # Seed by seed: an interrupted campaign has whole comparisons of its first seeds.
-        runs = [(name, seed) for seed in (self.seeds or [None]) for name in self.models]
+        seeds = self.seeds or [None]
+        runs = [(name, seed) for seed in seeds for name in self.models
+                if seed == seeds[0] or name not in self.first_seed_only]
         results = []
         for i, (name, seed) in enumerate(runs, 1):
             label = name if seed is None else f"{name} seed {seed}"
@@ -467,7 +483,8 @@ class Comparison:
             if reference and ok and name != "clsr":
                 by_seed = lambda rs: {r["seed"]: r["test"]["gauc"] for r in rs}  # noqa: E731
                 seeds = seed_test(by_seed(reference), by_seed(ok))
-                users = user_test(mean_user_auc([self._test_scores(r) for r in reference]),
+                paired = [r for r in reference if r["seed"] in by_seed(ok)]
+                users = user_test(mean_user_auc([self._test_scores(r) for r in paired]),
                                   mean_user_auc([self._test_scores(r) for r in ok]))
                 row.update(gauc_lead=seeds["diff"], p_seeds=seeds["p"], p_users=users["p"],
                            users=users["users"])
@@ -496,9 +513,10 @@ class Comparison:
                  "", f"Test: 1 positive + {hp['test_num_ngs']} sampled negatives per line. "
                  f"Every model trains until early stopping on valid GAUC (patience "
                  f"{hp['EARLY_STOP']} epochs, at most {hp['epochs']}), once per seed; cells "
-                 "are mean +- sample std over seeds. `p (seeds)`: paired t-test of test GAUC "
-                 "over seeds; `p (users)`: Wilcoxon signed-rank test of the users' test AUCs "
-                 "(mean over seeds), both of CLSR against the row's model.", "",
+                 "are mean +- sample std over seeds. `GAUC lead of CLSR`: mean difference of "
+                 "test GAUC over the seeds both models ran; `p (seeds)`: paired t-test of it "
+                 "(needs two seeds); `p (users)`: Wilcoxon signed-rank test of the users' test "
+                 "AUCs (mean over those seeds), both of CLSR against the row's model.", "",
                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in summary.to_dict("records"):
             cells = [row["model"], str(row["seeds"])]
@@ -700,11 +718,11 @@ def run(args):
     """
     overrides = dict(parse_override(s) for s in args.set)
     comparison = Comparison(
-        args.hparams, [m.strip() for m in args.models.split(",") if m.strip()],
+        args.hparams, _names(args.models),
         data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
         overrides=overrides, baseline_dir=args.baseline_hparams, loader=args.loader,
         verbose=verbosity(args), baselines_python=args.baselines_python, seeds=args.seeds,
-        protocol=args.protocol)
+        protocol=args.protocol, first_seed_only=_names(args.first_seed_only))
     table = comparison.run(force=args.force)
     if comparison.protocol != "sampled":
         with open(os.path.join(comparison.output_dir, "comparison_full.md")) as f:

@@ -163,6 +163,40 @@ def test_full_protocol_scores_finished_runs_from_their_best_weights(first_run, d
     assert "full ranking scored" not in capsys.readouterr().out
 
 
+def test_first_seed_only_models_run_once_and_pair_with_that_seed(data_dir, tmp_path,
+                                                                  monkeypatch):
+    from clsr_tf.significance import SCORES_FILE, save_scores
+
+    rng = np.random.default_rng(0)
+    users, labels = np.repeat(np.arange(40), 5), np.tile([1, 0, 0, 0, 0], 40)
+    calls = []
+
+    def fake_run_model(self, name, seed=None, resume=False):
+        calls.append((name, seed))
+        preds = labels * (0.9 if name == "clsr" else 0.0) + rng.random(len(labels))
+        os.makedirs(self.run_dir(name, seed), exist_ok=True)
+        save_scores(os.path.join(self.run_dir(name, seed), SCORES_FILE), users, labels, preds)
+        test = {c: float(rng.random()) for c in self.columns}
+        return {"status": "ok", "test": test, "test_lines": len(labels), "train_seconds": 1.0,
+                "epochs_run": 2, "best_epoch": 1, "params": 10,
+                "history": [{"epoch": 1, "valid": {"gauc": 0.5}}]}
+
+    monkeypatch.setattr(compare.Comparison, "run_model", fake_run_model)
+    assert run_cli(data_dir, tmp_path, ["clsr", "sli_rec", "caser"], "--seeds", "1,2,3",
+                   "--first-seed-only", "caser") == 0
+    assert calls == [("clsr", 1), ("sli_rec", 1), ("caser", 1), ("clsr", 2), ("sli_rec", 2),
+                     ("clsr", 3), ("sli_rec", 3)]
+    runs = pd.read_csv(tmp_path / "runs.csv").set_index(["model", "seed"])
+    summary = pd.read_csv(tmp_path / "comparison.csv").set_index("model")
+    assert summary.loc["caser", "seeds"] == 1 and np.isnan(summary.loc["caser", "gauc_std"])
+    assert np.isnan(summary.loc["caser", "p_seeds"]) and summary.loc["sli_rec", "p_seeds"] >= 0
+    assert summary.loc["caser", "gauc_lead"] == pytest.approx(
+        runs.loc[("clsr", 1), "gauc"] - runs.loc[("caser", 1), "gauc"])
+    assert summary.loc["caser", "p_users"] < 0.05  # CLSR's seed-1 scores separate better
+    for argv in (["--first-seed-only", "sli_rec"], ["--seeds", "1,2", "--first-seed-only", "sum"]):
+        assert run_cli(data_dir, tmp_path, ["clsr", "sli_rec"], *argv) == EXIT_BAD_INPUT
+
+
 def test_bad_shared_input_exits_with_2(data_dir, tmp_path, capsys):
     assert run_cli(data_dir, tmp_path, OK, "--set", "no_such_key=1") == EXIT_BAD_INPUT
     assert "no_such_key" in capsys.readouterr().err
