@@ -273,3 +273,20 @@ def test_log_with_other_columns_names_them_and_the_format(tmp_path, capsys):
                         raw_format="kuairand")
     err = _error(capsys, ["--hparams", "hparams/movielens.yaml", "--set", "raw_format=kuairand"])
     assert err == "error: raw_format=kuairand: the movielens data set reads movielens\n"
+
+
+def test_scale_benchmark_writes_user_behavior_in_chunks(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prepare_scale", "benchmarks/prepare_scale.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    path = tmp_path / "UserBehavior.csv"
+    shape = bench.write_user_behavior(str(path), 5_000, seed=1, chunk_rows=1_500)
+    frame = raw.read_taobao(path, behaviors=raw.TAOBAO_BEHAVIORS)
+    assert frame.attrs["rows_read"] == len(frame) == 5_000  # all in the 9 days, all parsed
+    assert frame["user"].nunique() == shape["users"] == 50
+    assert frame["cate"].nunique() <= bench.N_CATES
+    assert (frame.groupby("item", observed=True)["cate"].nunique() == 1).all()
+    users = frame["user"].astype(str).str[1:].astype(int).to_numpy()
+    assert (np.diff(users) >= 0).all()  # a user's rows together, as in the real file
