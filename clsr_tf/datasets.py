@@ -38,17 +38,25 @@ def prepare_data(hp, force=False):
         dict: The data set's ``dataset_info.json``.
 
     Raises:
-        HParamsError: An unknown ``prepare_<option>``.
+        HParamsError: An unknown ``prepare_<option>`` or a ``raw_format`` the data set does
+            not read.
+        FileNotFoundError, DataFormatError: A missing raw file or one with other columns, the
+            message followed by what the raw files must hold and the public sources that fit.
     """
-    from clsr_tf.data.registry import prepare_dataset
+    from clsr_tf.data.registry import RAW_FORMATS, prepare_dataset
 
     info = os.path.join(hp["data_dir"], INFO_FILE)
+    raw_format = hp["raw_format"]
+    if raw_format and raw_format not in RAW_FORMATS[hp["dataset"]]:
+        raise HParamsError(f"raw_format={raw_format}: the {hp['dataset']} data set reads "
+                           f"{', '.join(RAW_FORMATS[hp['dataset']])}")
     if force or not os.path.exists(info):
         print(f"preparing {hp['dataset']} into {hp['data_dir']} ...", flush=True)
         start = time.time()
         try:
             prepare_dataset(hp["dataset"], hp["raw_path"] or None, hp["data_dir"],
                             max_seq_length=hp["max_seq_length"], seed=hp["seed"], force=force,
+                            raw_format=raw_format,
                             valid_num_ngs=hp["valid_num_ngs"], test_num_ngs=hp["test_num_ngs"],
                             **prepare_options(hp))
         except TypeError as err:  # an unknown prepare_<option>

@@ -20,6 +20,8 @@ SCHEMA = {
     # ---- data -------------------------------------------------------------------------
     "dataset": ("movielens", ("movielens", "taobao", "kuaishou", "synthetic"), _T),
     "raw_path": ("", str, _T),
+    "raw_format": ("", ("", "movielens", "taobao", "kuaishou", "kuairand", "kuairec",
+                        "synthetic"), _T),  # "": the data set's own (registry.RAW_FORMATS)
     "data_dir": ("", str, _T),
     "train_file": ("train_data", str, _R),
     "valid_file": ("valid_data", str, _R),
