@@ -78,6 +78,7 @@ def run(args):
     Args:
         args (argparse.Namespace): Parsed command line.
     """
+    from clsr_tf.data.validation import DataChecker
     from clsr_tf.export import keras_scorer, load_scorer
     from clsr_tf.sequential import CLSRSequentialModel, make_batches
 
@@ -85,6 +86,7 @@ def run(args):
         raise FileNotFoundError(f"{args.input}: input file not found")
     # min_seq_length 1: no line is skipped (a history has at least one entry).
     hp = hparams_from_args(args, min_seq_length=1)
+    DataChecker(hp).check_files({args.input: (args.input, "lines")})  # before any score
     if args.saved_model:
         scorer = load_scorer(args.saved_model)
         if scorer.max_seq_length != hp["max_seq_length"]:
