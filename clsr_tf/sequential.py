@@ -279,6 +279,7 @@ class CLSRSequentialModel:
         Raises:
             ValueError: Neither or both of ``requests`` and ``filename``, a bad request
                 (empty history, non-numeric times), an unknown candidate, or a bad ``k``.
+            DataFormatError: A malformed line of ``filename`` (before any is ranked).
         """
         from clsr_tf.ranking import USERS_PER_CALL, check_k, history_exclusion, request_runs
         from clsr_tf.ranking import regroup as regroup_rows
@@ -291,6 +292,7 @@ class CLSRSequentialModel:
         users_per_call = users_per_call or USERS_PER_CALL
         parts = []
         if filename is not None:
+            self.check_data({filename: "lines"})
             for block in regroup_rows(request_runs(self.batches(filename, 0)), users_per_call):
                 exclude = history_exclusion(block) if exclude_history else None
                 out = self.ranker.top_k(block, catalogue, k, exclude)
@@ -332,9 +334,13 @@ class CLSRSequentialModel:
         Returns:
             dict: ``recall@K``, ``ndcg@K``, ``mrr``, ``positives`` (ranked), ``skipped``
             (items outside the catalogue) and ``candidates`` (catalogue size).
+
+        Raises:
+            DataFormatError: A malformed line (before any is ranked).
         """
         from clsr_tf.ranking import DEFAULT_KS, evaluate_full
 
+        self.check_data({filename: "lines"})
         return evaluate_full(self.ranker, self.batches(filename, 0), self.catalogue,
                              exclude_history, ks or DEFAULT_KS)
 

@@ -20,6 +20,7 @@ from clsr_tf import compare, predict, study, train
 from clsr_tf.data.contract import BatchReader
 from clsr_tf.data.errors import DataFormatError
 from clsr_tf.data.loader import FastBatches
+from clsr_tf.data.validation import DataChecker
 from clsr_tf.datasets import check_data
 from clsr_tf.evaluation import metrics_json
 from clsr_tf.hparams import as_dict, load_hparams
@@ -319,6 +320,8 @@ def test_legal_counts_are_reported_once(clean, tmp_path, capsys):
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 1 and "1 users, 1 items" in printed[0], printed
     assert check_data(hp) == report  # the verdict is cached: nothing read, nothing printed
+    # A file that passed a group check needs no second pass to be scored.
+    assert DataChecker(hp).check(os.path.join(folder, VALID)) == (report["valid"], False)
     assert capsys.readouterr().out == ""
 
 
@@ -329,3 +332,17 @@ def test_metrics_json_is_strict_with_reasons():
     assert result["valid"] == {"auc": 0.5, "gauc": None}
     assert result["undefined"]["valid.gauc"] == "no user has both a positive and a negative line"
     assert "not finite" in result["undefined"]["test.auc"]
+
+
+@pytest.mark.slow  # one epoch of the smallest model (about 10 s)
+def test_train_writes_the_counts_into_strict_metrics_json(clean, tmp_path):
+    out = tmp_path / "run"
+    argv = ["--hparams", HPARAMS, "--data-dir", clean, "--output-dir", str(out), "--epochs",
+            "1", "--quiet", *sets()]
+    assert train.main(argv) == 0
+    text = (out / "metrics.json").read_text()
+    result = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in metrics.json"))
+    counts = {os.path.basename(path): c for path, c in result["data"].items()}
+    assert counts[TRAIN]["lines"] == 900 and counts[TEST]["lines"] == 1200
+    assert set(counts[VALID]) == {"lines", "unknown_users", "unknown_items",
+                                  "unknown_categories", "long_histories"}

@@ -132,8 +132,9 @@ class DataChecker:
             raise ValueError(f"role must be one of {ROLES}, got {role!r}")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: data file not found")
-        key = (fingerprint(path), role, num_ngs if role == "eval" else 0,
-               self.min_seq_length if role == "train" else 0, self.settings)
+        version = (fingerprint(path), self.settings)
+        key = version + (role, num_ngs if role == "eval" else 0,
+                         self.min_seq_length if role == "train" else 0)
         if key in _VERDICTS:
             return dict(_VERDICTS[key]), False
         if not os.path.getsize(path):
@@ -163,7 +164,7 @@ class DataChecker:
                 f"{usable} of {counts['lines']} lines have at least min_seq_length "
                 f"{self.min_seq_length} history entries; a training batch needs "
                 f"{batching.MIN_TRAIN_LINES}"))
-        _VERDICTS[key] = dict(counts)
+        _VERDICTS[key] = _VERDICTS[version + ("lines", 0, 0)] = dict(counts)  # it parsed
         return counts, True
 
     def check_files(self, files):
