@@ -105,6 +105,7 @@ class DataChecker:
 
     @property
     def parser(self):
+        """The ``LineParser`` (built on first use)."""
         if self._parser is None:
             from clsr_tf.data.loader import line_parser
 
