@@ -86,10 +86,6 @@ def run(args):
         raise FileNotFoundError(f"{args.input}: input file not found")
     # min_seq_length 1: no line is skipped (a history has at least one entry).
     hp = hparams_from_args(args, min_seq_length=1)
-    reader = make_batches(hp, args.loader)
-    # The whole input is checked before the model loads, so a bad line writes no score.
-    checker = DataChecker(hp, getattr(reader, "parser", None))
-    checker.check_files({args.input: (args.input, "lines")})
     if args.saved_model:
         scorer = load_scorer(args.saved_model)
         if scorer.max_seq_length != hp["max_seq_length"]:
@@ -99,6 +95,10 @@ def run(args):
     else:
         model = CLSRSequentialModel.from_weights(hp, args.weights, args.loader)
         scorer = keras_scorer(model.model)
+    reader = make_batches(hp, args.loader)
+    # The whole input is checked before the first score, so a bad line writes no score file.
+    DataChecker(hp, getattr(reader, "parser", None)).check_files(
+        {args.input: (args.input, "lines")})
     rows = write_scores(scorer, reader(args.input, 0), args.output, args.with_alpha)
     print(f"wrote {rows} scores to {args.output}")
 

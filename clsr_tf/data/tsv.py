@@ -305,8 +305,9 @@ def _field_count_error(path, line, text):
     if not found:
         return DataFormatError(path, line, None, "an empty line")
     given = text.decode("utf-8").split("\t")
-    if found < len(FIELDS) and len(given) == len(FIELDS):  # strip() ate empty last fields
-        empty = [FIELDS[k] for k in range(found, len(FIELDS)) if not given[k].strip()]
+    empty = [FIELDS[k] for k in range(found, len(FIELDS))
+             if len(given) == len(FIELDS) and not given[k].strip()]
+    if empty:  # strip() ate empty last fields
         names = ", ".join(empty[:-1]) + " and " * (len(empty) > 1) + empty[-1]
         what = names + (" are" if len(empty) > 1 else " is") + " empty"
         if found == 5:
