@@ -234,8 +234,8 @@ class _Groups:
 
     def _error(self, line, field, message):
         return DataFormatError(self.path, line, field, message + (
-            f"; a group is 1 positive + {self.ngs_key} {self.num_ngs} negatives of the same "
-            "user and history"))
+            f"; the file holds groups of {self.size} lines: 1 positive + {self.ngs_key} "
+            f"{self.num_ngs} negatives of the same user and history"))
 
     def feed(self, block, first_line):
         """Check one block of padded lines that starts at line ``first_line``."""
