@@ -29,6 +29,7 @@ import pandas as pd
 
 from clsr_tf.baselines import RECOMMENDERS_MODELS
 from clsr_tf.cli import add_hparams_arguments, make_main, verbosity
+from clsr_tf.evaluation import metrics_json
 from clsr_tf.files import write_atomic
 from clsr_tf.hparams import PREPARE_PREFIX, SCHEMA, HParamsError, parse_override, read_yaml
 
@@ -143,6 +144,20 @@ def baseline_environment():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env
+
+
+def failure_status(err):
+    """The status cell of a failed run: the error's type and the first line of its message
+    (TensorFlow's errors go on with a traceback).
+
+    Args:
+        err (Exception): What the run raised.
+
+    Returns:
+        str: One line.
+    """
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}".strip()
 
 
 def metric_columns(pairwise_metrics):
@@ -423,11 +438,11 @@ class Comparison:
             try:
                 result = self.run_model(name, seed, resume=resume)
             except Exception as err:  # one model's failure must not lose the others
-                result = {"status": f"{type(err).__name__}: {err}"}
+                result = {"status": failure_status(err)}
             result.update(model=name, seed=seed)
             result["status"] = " ".join(str(result["status"]).split())
             if result["status"] == "ok":
-                write_atomic(path, json.dumps(result, indent=2))
+                write_atomic(path, metrics_json(result))
             print(f"== {label}: {result['status']}", flush=True)
             results.append(result)
         if self.protocol != "sampled":

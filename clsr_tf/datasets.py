@@ -1,15 +1,23 @@
-"""The prepared data set of a run's hyper-parameters: its file paths and its preparation.
+"""The prepared data set of a run's hyper-parameters: its file paths, its preparation and
+its validation.
 
 Library code for the commands, the facade's users and the notebooks: ``data_path(hp, key)``
-names a file of the prepared folder, ``prepare_data(hp)`` prepares it on first use.
+names a file of the prepared folder, ``prepare_data(hp)`` prepares it on first use and checks
+it against the hyper-parameters before anything trains (``check_data``).
 """
 
 import json
 import os
 import time
 
+from clsr_tf.data.errors import DataFormatError
+from clsr_tf.data.protocol import NOT_A_DATA_SET
 from clsr_tf.data.writers import INFO_FILE
 from clsr_tf.hparams import HParamsError, prepare_options
+
+# The files of a data set: name -> (hyper-parameter of the file, role, of its negatives).
+SPLITS = {"train": ("train_file", "train", None), "valid": ("valid_file", "eval", "valid_num_ngs"),
+          "test": ("test_file", "eval", "test_num_ngs")}
 
 
 def data_path(hp, key):
@@ -26,8 +34,31 @@ def data_path(hp, key):
     return os.path.join(hp["data_dir"], hp[key])
 
 
+def check_data(hp, checker=None):
+    """The validation pass over the train, valid and test files (``clsr_tf.data.validation``).
+
+    Args:
+        hp (dict): Validated hyper-parameters.
+        checker (DataChecker): The checker to use (default: one of ``hp``).
+
+    Returns:
+        dict: ``train``/``valid``/``test`` -> counts (lines, unknown ids, long histories).
+
+    Raises:
+        FileNotFoundError: A file is missing.
+        DataFormatError: The first problem, naming file, line and field.
+    """
+    from clsr_tf.data.validation import DataChecker, check_info
+
+    check_info(hp)
+    checker = checker or DataChecker(hp)
+    return checker.check_files({
+        name: (data_path(hp, key), role) + ((hp[ngs], ngs) if ngs else ())
+        for name, (key, role, ngs) in SPLITS.items()})
+
+
 def prepare_data(hp, force=False):
-    """Prepare the data set into ``hp['data_dir']`` unless it is already there.
+    """Prepare the data set into ``hp['data_dir']`` unless it is already there, and check it.
 
     Args:
         hp (dict): Validated hyper-parameters (``dataset``, ``raw_path``, ``data_dir``, the
@@ -35,13 +66,16 @@ def prepare_data(hp, force=False):
         force (bool): Prepare again even if present.
 
     Returns:
-        dict: The data set's ``dataset_info.json``.
+        dict: The data set's ``dataset_info.json``, with the counts of ``check_data`` under
+        ``checked``.
 
     Raises:
         HParamsError: An unknown ``prepare_<option>`` or a ``raw_format`` the data set does
             not read.
         FileNotFoundError, DataFormatError: A missing raw file or one with other columns, the
             message followed by what the raw files must hold and the public sources that fit.
+        DataFormatError: The folder holds other files but no data set (not replaced unless
+            ``force``), or a file does not pass ``check_data``.
     """
     from clsr_tf.data.registry import RAW_FORMATS, prepare_dataset
 
@@ -61,6 +95,9 @@ def prepare_data(hp, force=False):
                             **prepare_options(hp))
         except TypeError as err:  # an unknown prepare_<option>
             raise HParamsError(f"{hp['dataset']}: {err} (set as prepare_<option>)") from err
+        except FileExistsError:  # a folder of other files: not replaced unasked
+            raise DataFormatError(hp["data_dir"], None, None, NOT_A_DATA_SET) from None
         print(f"prepared in {time.time() - start:.1f}s", flush=True)
-    with open(info) as f:
-        return json.load(f)
+    checked = check_data(hp)
+    with open(info, encoding="utf-8") as f:
+        return dict(json.load(f), checked=checked)

@@ -5,6 +5,9 @@ original code's ``wauc``); Recommenders' ``group_auc`` averages the AUC of each 
 group (1 positive + its negatives). Both are reported, under those two names.
 """
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 from recommenders.models.deeprec.deeprec_utils import cal_metric
@@ -64,6 +67,41 @@ def evaluate(users, labels, preds, num_ngs, metrics=("auc", "logloss"),
                           list(pairwise_metrics)))
     res["gauc"] = round(user_weighted_auc(users, labels, preds), 4)
     return {k: float(v) for k, v in res.items()}
+
+
+# Why a metric can come out undefined (NaN); any other: the scores are not finite.
+UNDEFINED = {"gauc": "no user has both a positive and a negative line",
+             "mean_alpha": "no positive line"}
+
+
+def metrics_json(result):
+    """Strict JSON text of a metrics result: an undefined (NaN or infinite) value is null.
+
+    Each null gets its reason under ``undefined``, keyed by its path (e.g. ``valid.gauc``).
+
+    Args:
+        result (dict): Metrics and other JSON-able values, nested in dicts and lists.
+
+    Returns:
+        str: Indented JSON without NaN or Infinity.
+    """
+    undefined = {}
+
+    def clean(value, path):
+        if isinstance(value, dict):
+            return {k: clean(v, path + [str(k)]) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, path + [str(i)]) for i, v in enumerate(value)]
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            undefined[".".join(path)] = UNDEFINED.get(
+                path[-1], f"not a finite number ({float(value)}): the scores are not finite")
+            return None
+        return value
+
+    out = clean(result, [])
+    if undefined:
+        out["undefined"] = dict(out.get("undefined") or {}, **undefined)
+    return json.dumps(out, indent=2, allow_nan=False)
 
 
 def mean_alpha(alphas, labels):

@@ -78,6 +78,7 @@ def run(args):
     Args:
         args (argparse.Namespace): Parsed command line.
     """
+    from clsr_tf.data.validation import DataChecker
     from clsr_tf.export import keras_scorer, load_scorer
     from clsr_tf.sequential import CLSRSequentialModel, make_batches
 
@@ -94,8 +95,11 @@ def run(args):
     else:
         model = CLSRSequentialModel.from_weights(hp, args.weights, args.loader)
         scorer = keras_scorer(model.model)
-    batches = make_batches(hp, args.loader)(args.input, 0)
-    rows = write_scores(scorer, batches, args.output, args.with_alpha)
+    reader = make_batches(hp, args.loader)
+    # The whole input is checked before the first score, so a bad line writes no score file.
+    DataChecker(hp, getattr(reader, "parser", None)).check_files(
+        {args.input: (args.input, "lines")})
+    rows = write_scores(scorer, reader(args.input, 0), args.output, args.with_alpha)
     print(f"wrote {rows} scores to {args.output}")
 
 

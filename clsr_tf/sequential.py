@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from clsr_tf.data.contract import output_signature
 from clsr_tf.data.recommenders_adapter import RecommendersBatches
+from clsr_tf.data.validation import DataChecker
 from clsr_tf.evaluation import evaluate_scores
 from clsr_tf.files import atomic_dir, write_atomic
 from clsr_tf.hparams import HParamsError
@@ -134,13 +135,36 @@ class CLSRSequentialModel:
             self.model.compile(optimizer=optimizer, jit_compile=hp["jit_compile"])
         self.hp = dict(self.model.hp)
         self.batches = make_batches(self.hp, loader)
+        self.checker = DataChecker(self.hp, getattr(self.batches, "parser", None))
+        # Counts of the validation pass per file checked (lines, unknown ids, long histories).
+        self.data_report = {}
         self.verbose = verbose
         self.best_epoch = 0
         self.history = []
         self.scorer = FileScorer(self.model, self.batches, self.model_class.prediction_outputs)
         self._catalogue = self._ranker = self._raw = None
 
-    # ---- scoring -----------------------------------------------------------------------
+    # ---- checking and scoring ----------------------------------------------------------
+    def check_data(self, files):
+        """The validation pass over files not yet checked (``clsr_tf.data.validation``).
+
+        Args:
+            files (dict): path -> role (``train``, ``lines``) or (``eval``, num_ngs,
+                hyper-parameter name).
+
+        Returns:
+            dict: path -> counts, also kept in ``data_report``.
+
+        Raises:
+            FileNotFoundError: A file is missing.
+            DataFormatError: The first problem, naming file, line and field.
+        """
+        report = self.checker.check_files({
+            path: (path,) + (spec if isinstance(spec, tuple) else (spec,))
+            for path, spec in files.items()})
+        self.data_report.update(report)
+        return report
+
     def score(self, filename):
         """Score every line of a file.
 
@@ -150,7 +174,11 @@ class CLSRSequentialModel:
         Returns:
             dict: ``users``, ``labels`` and the model's ``prediction_outputs`` (``pred``,
             and ``alpha`` for CLSR) as 1-D numpy arrays, in file order.
+
+        Raises:
+            DataFormatError: A malformed line (before any line is scored).
         """
+        self.check_data({filename: "lines"})
         return self.scorer(filename)
 
     def run_eval(self, filename, num_ngs):
@@ -162,7 +190,11 @@ class CLSRSequentialModel:
 
         Returns:
             dict: Metrics (``clsr_tf.evaluation.evaluate``) plus ``mean_alpha``.
+
+        Raises:
+            DataFormatError: A malformed line or group (before any line is scored).
         """
+        self.check_data({filename: ("eval", num_ngs, "num_ngs")})
         return evaluate_scores(self.hp, self.score(filename), num_ngs)
 
     def predict(self, infile_name, outfile_name):
@@ -247,6 +279,7 @@ class CLSRSequentialModel:
         Raises:
             ValueError: Neither or both of ``requests`` and ``filename``, a bad request
                 (empty history, non-numeric times), an unknown candidate, or a bad ``k``.
+            DataFormatError: A malformed line of ``filename`` (before any is ranked).
         """
         from clsr_tf.ranking import USERS_PER_CALL, check_k, history_exclusion, request_runs
         from clsr_tf.ranking import regroup as regroup_rows
@@ -259,6 +292,7 @@ class CLSRSequentialModel:
         users_per_call = users_per_call or USERS_PER_CALL
         parts = []
         if filename is not None:
+            self.check_data({filename: "lines"})
             for block in regroup_rows(request_runs(self.batches(filename, 0)), users_per_call):
                 exclude = history_exclusion(block) if exclude_history else None
                 out = self.ranker.top_k(block, catalogue, k, exclude)
@@ -300,9 +334,13 @@ class CLSRSequentialModel:
         Returns:
             dict: ``recall@K``, ``ndcg@K``, ``mrr``, ``positives`` (ranked), ``skipped``
             (items outside the catalogue) and ``candidates`` (catalogue size).
+
+        Raises:
+            DataFormatError: A malformed line (before any is ranked).
         """
         from clsr_tf.ranking import DEFAULT_KS, evaluate_full
 
+        self.check_data({filename: "lines"})
         return evaluate_full(self.ranker, self.batches(filename, 0), self.catalogue,
                              exclude_history, ks or DEFAULT_KS)
 
@@ -346,11 +384,18 @@ class CLSRSequentialModel:
 
         Returns:
             CLSRSequentialModel: self.
+
+        Raises:
+            FileNotFoundError: A file is missing.
+            DataFormatError: A malformed line or valid group (``check_data``, before the first
+                epoch; or, from ``tf.data``, a train file that changed since).
         """
         hp = self.hp
         valid_num_ngs = hp["valid_num_ngs"] if valid_num_ngs is None else valid_num_ngs
         if valid_num_ngs < 1:
             raise ValueError("valid_num_ngs must be a positive number of negatives")
+        self.check_data({train_file: "train",
+                         valid_file: ("eval", valid_num_ngs, "valid_num_ngs")})
         state = {"epoch": tf.Variable(0, dtype=tf.int64),
                  "history": tf.Variable("[]", dtype=tf.string)}
         ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer, **state)
@@ -383,8 +428,9 @@ class CLSRSequentialModel:
             # Keras' own progress output would add its "Epoch 2/2" (one fit call per epoch);
             # a step bar on a terminal, and the line printed below, replace it.
             progress = [StepProgress()] if self.verbose == 1 else []
-            logs = self.model.fit(train_data, epochs=epoch, initial_epoch=epoch - 1, verbose=0,
-                                  callbacks=callbacks + progress).history
+            with self.batches.original_errors():
+                logs = self.model.fit(train_data, epochs=epoch, initial_epoch=epoch - 1,
+                                      verbose=0, callbacks=callbacks + progress).history
             valid = self.run_eval(valid_file, valid_num_ngs)
             train = {k: float(v[-1]) for k, v in logs.items()}
             self.history.append({"epoch": epoch, "train": train, "valid": valid})

@@ -4,7 +4,6 @@ Exit status: 0 on success, 2 on bad input (hyper-parameters, data files), 1 othe
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -84,6 +83,7 @@ def run(args):
         args (argparse.Namespace): Parsed command line.
     """
     from clsr_tf.datasets import data_path, prepare_data
+    from clsr_tf.evaluation import metrics_json
     from clsr_tf.files import write_atomic
     from clsr_tf.sequential import CLSRSequentialModel
 
@@ -113,8 +113,9 @@ def run(args):
                               "history items left out"}
     result = dict(metrics, protocols={k: v for k, v in protocols.items() if k in metrics},
                   best_epoch=model.best_epoch, epochs_run=len(model.history),
-                  train_seconds=round(train_seconds, 1), hparams=dict(model.hp))
-    write_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(result, indent=2))
+                  train_seconds=round(train_seconds, 1), hparams=dict(model.hp),
+                  data=model.data_report)
+    write_atomic(os.path.join(output_dir, "metrics.json"), metrics_json(result))
     print(f"wrote {os.path.join(output_dir, 'metrics.json')}")
 
 

@@ -267,7 +267,14 @@ def test_time_units_scale_the_day(folder, unit, day, factor):
     ("1\tu1\ti1\tc1\t1500000000\ti1,i2\tc1,c2\t1500000000,", "time_history",
      "not a number ('')"),
     ("1\tu1\ti1\tc1\t1500000000\ti1,i2\tc1,c2\t", "time_history",  # stripped to 7 fields
-     "7 tab-separated fields, expected 8"),
+     "time_history is empty"),
+    ("1\tu1\ti1\tc1\t1500000000\t\t\t", "item_history",  # stripped to 5 fields
+     "item_history, category_history and time_history are empty: every line needs a history "
+     "of at least one entry"),
+    ("2\tu1\ti1\tc1\t1500000000\ti1\tc1\t1500000000", "label", "not 0 or 1 (2)"),
+    ("1\tu1\ti1\tc1\tnan\ti1\tc1\t1500000000", "timestamp", "not a finite number ('nan')"),
+    ("1\tu1\ti1\tc1\t1500000000\ti1,i2\tc1,c2\t1,inf", "time_history",
+     "not a finite number ('inf')"),
     ("1\tu1\ti1\tc1\t1500000000\ti1,i2\tc1\t1500000000,1500000001", "category_history",
      "1 entries, but item_history has 2"),
     ("1\tu1\ti1\tc1\t1500000000\ti1,i2\tc1,c2\t1500000000", "time_history",
@@ -277,7 +284,6 @@ def test_time_units_scale_the_day(folder, unit, day, factor):
     ("1\tu1\ti1\tc1\t1500000000\ti1\tc1\t1500000000\t7\t8", "time_history",
      "10 tab-separated fields, expected 8"),
     ("1 u1 i1 c1 1500000000 i1 c1 1500000000", "user", "1 tab-separated fields, expected 8"),
-    ("", "user", "an empty line, expected 8"),
 ])
 @pytest.mark.parametrize("chunk_bytes", [1 << 20, 200])
 def test_malformed_lines_name_the_line_and_field(folder, bad, field, message, chunk_bytes):
@@ -289,6 +295,15 @@ def test_malformed_lines_name_the_line_and_field(folder, bad, field, message, ch
     assert (error.value.path, error.value.line, error.value.field) == (path, 14, field)
     assert error.value.message == message
     assert str(error.value) == f"{path}, line 14, field '{field}': {message}"
+
+
+@pytest.mark.parametrize("chunk_bytes", [1 << 20, 200])
+def test_an_empty_line_names_no_field(folder, chunk_bytes):
+    lines = make_lines(20, 5, seed=9)
+    lines[13] = ""
+    path = write_file(folder / "data", lines)
+    with pytest.raises(DataFormatError, match=f"^{path}, line 14: an empty line$"):
+        list(FastBatches(hparams(folder), chunk_bytes=chunk_bytes)(path))
 
 
 @pytest.mark.parametrize("bad, field", [

@@ -289,7 +289,9 @@ def main(argv=None):
         traceback.print_exc()
         result = {"model": config.get("model"), "status": f"{type(err).__name__}: {err}"}
         status = 1
-    write_atomic(args.output, json.dumps(result, indent=2))
+    from clsr_tf.evaluation import metrics_json
+
+    write_atomic(args.output, metrics_json(result))
     return status
 
 

@@ -5,6 +5,7 @@ them. A training batch holds groups of ``1 + train_num_ngs`` rows: a positive, t
 negatives that share its user and history. Every reader derives from ``BatchReader``.
 """
 
+import contextlib
 import os
 
 import tensorflow as tf
@@ -82,6 +83,7 @@ class BatchReader:
 
     max_seq_length = 50
     prefetch = 2
+    failure = None  # the exception a ``dataset`` pass raised (see ``original_errors``)
 
     def __call__(self, path, batch_num_ngs=0, seed=None):
         """Yield the batches of one file.
@@ -114,9 +116,33 @@ class BatchReader:
         Returns:
             tf.data.Dataset: Dataset of batch dicts.
         """
+        def batches():
+            try:
+                yield from self(path, batch_num_ngs, seed)
+            except Exception as err:  # tf.data reraises it inside an error of its own
+                self.failure = err
+                raise
+
         options = tf.data.Options()
         options.autotune.enabled = False
         return tf.data.Dataset.from_generator(
-            lambda: self(path, batch_num_ngs, seed),
-            output_signature=output_signature(self.max_seq_length),
+            batches, output_signature=output_signature(self.max_seq_length),
         ).prefetch(self.prefetch).with_options(options)
+
+    @contextlib.contextmanager
+    def original_errors(self):
+        """Let an error of this reader inside ``tf.data`` (a ``dataset`` pass) surface as
+        the reader raised it (e.g. a ``DataFormatError`` naming file, line and field), not
+        wrapped in TensorFlow's error and traceback.
+
+        Raises:
+            Exception: The reader's own exception, in place of the error that carried it.
+        """
+        self.failure = None
+        try:
+            yield
+        except Exception:
+            failure, self.failure = self.failure, None
+            if failure is None:
+                raise
+            raise failure from None

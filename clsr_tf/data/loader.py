@@ -6,17 +6,33 @@ vocabularies' ``ByteVocab`` index, ``clsr_tf.data.batching`` pads, shuffles and 
 in-batch negatives. Memory does not grow with the file.
 """
 
-import pickle
-
 import numpy as np
 
 from clsr_tf.data import batching
-from clsr_tf.data.contract import TIME_RANGE, VOCAB_KEYS, BatchReader, vocab_paths
+from clsr_tf.data.contract import TIME_RANGE, BatchReader, vocab_paths
 from clsr_tf.data.tsv import LineParser
-from clsr_tf.data.vocab import ByteVocab
+from clsr_tf.data.vocab import ByteVocab, load_vocab
 
 # Padded arrays per block, in bytes (about 20 bytes per history position).
 _BLOCK_BYTES = 1 << 25
+
+
+def line_parser(hp):
+    """The ``LineParser`` of the hyper-parameters' vocabularies, L and time unit.
+
+    Args:
+        hp (dict): Validated hyper-parameters (vocab paths, ``data_dir``,
+            ``max_seq_length``, ``time_unit``).
+
+    Returns:
+        LineParser: The parser.
+
+    Raises:
+        FileNotFoundError: A vocabulary file does not exist.
+        DataFormatError: A vocabulary file is not a vocabulary pickle.
+    """
+    vocabs = [ByteVocab(load_vocab(path)) for path in vocab_paths(hp).values()]
+    return LineParser(*vocabs, hp["max_seq_length"], TIME_RANGE[hp["time_unit"]])
 
 
 class FastBatches(BatchReader):
@@ -44,11 +60,7 @@ class FastBatches(BatchReader):
         self.chunk_bytes = int(chunk_bytes)
         self.prefetch = prefetch
         self.passes = 0
-        vocabs = []
-        for key in VOCAB_KEYS:
-            with open(self.paths[key], "rb") as f:
-                vocabs.append(ByteVocab(pickle.load(f)))
-        self.parser = LineParser(*vocabs, self.max_seq_length, TIME_RANGE[hp["time_unit"]])
+        self.parser = line_parser(hp)
 
     def __call__(self, path, batch_num_ngs=0, seed=None):
         """Yield the batches of one file.

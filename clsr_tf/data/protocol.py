@@ -255,6 +255,13 @@ def sample_negatives(rng, positives, probabilities, num_ngs):
     return negatives
 
 
+# Why a folder is not prepared into unasked, and how to ask.
+NOT_A_DATA_SET = (f"holds other files but no {writers.INFO_FILE}, so it is no data set prepared "
+                  "by clsr_tf; to prepare one there, replacing them, pass --force-prepare "
+                  "(python -m clsr_tf.train) or force=True (clsr_tf.datasets.prepare_data, "
+                  "clsr_tf.data.registry.prepare_dataset)")
+
+
 def existing_info(out_dir, force):
     """The info of a complete data set in ``out_dir`` (unless ``force``), else None.
 
@@ -272,8 +279,7 @@ def existing_info(out_dir, force):
     if (out_dir / writers.INFO_FILE).is_file() and not force:
         return writers.read_info(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise FileExistsError(f"{out_dir} is not empty and holds no {writers.INFO_FILE}; "
-                              "use force=True to replace it")
+        raise FileExistsError(f"{out_dir} {NOT_A_DATA_SET}")
     return None
 
 
@@ -383,7 +389,8 @@ def prepare_interactions(interactions, out_dir, *, max_seq_length, seed=42, forc
     out_dir = Path(out_dir)
     existing = existing_info(out_dir, force)
     if existing is not None:
-        logger.info("%s already holds a prepared data set; skipping (force=True rebuilds)", out_dir)
+        logger.info("%s already holds a prepared data set; skipping (--force-prepare or "
+                    "force=True rebuilds)", out_dir)
         return existing
     options = {
         "max_seq_length": max_seq_length,

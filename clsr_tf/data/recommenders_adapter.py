@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from clsr_tf.data.contract import BATCH_SPEC, BatchReader, vocab_paths
+from clsr_tf.data.vocab import load_vocab
 
 
 class RecommendersBatches(BatchReader):
@@ -31,6 +32,8 @@ class RecommendersBatches(BatchReader):
                 "by a fixed 86400-second day; use time_unit 'recommenders' with this loader")
         self.hp = hp
         self.max_seq_length = hp["max_seq_length"]
+        for path in vocab_paths(hp).values():  # the iterator's own loading names no file
+            load_vocab(path)
         config = dict(vocab_paths(hp), batch_size=hp["batch_size"],
                       max_seq_length=hp["max_seq_length"])
         self.iterator = SequentialIterator(HParams(config), tf.Graph())

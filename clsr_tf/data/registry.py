@@ -237,7 +237,8 @@ def prepare_dataset(name, raw_path, out_dir, *, max_seq_length, seed=42, force=F
     existing = existing_info(out_dir, force)
     if existing is not None:
         if existing.get("request") != request:
-            logger.warning("%s was prepared with %s, not %s; pass force=True to rebuild",
+            logger.warning("%s was prepared with %s, not %s; pass --force-prepare "
+                           "(python -m clsr_tf.train) or force=True to rebuild",
                            out_dir, existing.get("request"), request)
         return existing
     interactions = _read_raw(name, raw_format, raw_path, seed, reader_options)

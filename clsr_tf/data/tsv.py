@@ -59,8 +59,10 @@ def read_chunks(path, chunk_bytes):
         bytes: A chunk of whole lines.
 
     Raises:
-        UnicodeDecodeError: The file is not UTF-8.
+        DataFormatError: The file is not UTF-8 (naming the line and field of the first bad
+            byte).
     """
+    line = 1
     with open(path, "rb") as f:
         while True:
             data = f.read(chunk_bytes)
@@ -68,14 +70,28 @@ def read_chunks(path, chunk_bytes):
                 return
             if not data.endswith(b"\n"):
                 data += f.readline()
-            if b"\r" in data:
-                data = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-                data = data.encode("utf-8")
-            elif not data.isascii():
-                data.decode("utf-8")  # raises on bytes that are not UTF-8
+            try:
+                if b"\r" in data:
+                    data = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+                    data = data.encode("utf-8")
+                elif not data.isascii():
+                    data.decode("utf-8")  # raises on bytes that are not UTF-8
+            except UnicodeDecodeError as err:
+                raise _not_utf8(path, data, line, err) from None
             if not data.endswith(b"\n"):
                 data += b"\n"
+            line += data.count(b"\n")
             yield data
+
+
+def _not_utf8(path, data, first_line, err):
+    """The DataFormatError of the first byte of a chunk that is not UTF-8."""
+    before = data[:err.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    head = before.rpartition(b"\n")[2]
+    field = FIELDS[min(head.count(b"\t"), len(FIELDS) - 1)]
+    return DataFormatError(path, first_line + before.count(b"\n"), field,
+                           f"not UTF-8 (byte 0x{data[err.start]:02x} at character "
+                           f"{len(head.decode('utf-8', 'replace')) + 1} of the line)")
 
 
 class LineParser:
@@ -111,14 +127,15 @@ class LineParser:
             line += len(ragged["labels"])
             yield ragged
 
-    def parse(self, path, data, first_line, normalized=False):
+    def parse(self, path, data, first_line, raw=None):
         """Parse whole lines into per-line and flat (truncated) history arrays.
 
         Args:
             path (str): File name, for errors.
             data (bytes): Lines, each ending in a newline.
             first_line (int): 1-based line number of the first line.
-            normalized (bool): Whether ``_normalize`` has already been applied.
+            raw (bytes): The lines as read when ``data`` is their ``_normalize`` (for
+                errors), else None.
 
         Returns:
             dict: ``LINE_KEYS`` arrays per line and ``POSITION_KEYS`` arrays of the last
@@ -145,26 +162,25 @@ class LineParser:
         newlines = sep[nl_tok]
         n = len(newlines)
         line_starts = np.concatenate([[_FRONT], newlines[:-1] + 1])
-        if not normalized and _has_edge_space(padded, line_starts, newlines):
-            return self.parse(path, _normalize(data), first_line, True)
+        if raw is None and _has_edge_space(padded, line_starts, newlines):
+            return self.parse(path, _normalize(data), first_line, data)
         tab_tok = np.flatnonzero(kind == 9)
         n_fields = np.diff(np.searchsorted(tab_tok, nl_tok), prepend=0) + 1
         bad = np.flatnonzero(n_fields != len(FIELDS))
         if bad.size:
             r = int(bad[0])
             if r:
-                self.parse(path, data[:line_starts[r] - _FRONT], first_line, normalized)
-            found = int(n_fields[r])
-            what = ("an empty line" if newlines[r] == line_starts[r]
-                    else f"{found} tab-separated fields")
-            raise DataFormatError(path, first_line + r, FIELDS[min(found, len(FIELDS) - 1)],
-                                  f"{what}, expected {len(FIELDS)}")
+                head = line_starts[r] - _FRONT
+                self.parse(path, data[:head], first_line,
+                           None if raw is None else _first_lines(raw, r))
+            line = (data if raw is None else raw).split(b"\n", r + 1)[r]
+            raise _field_count_error(path, first_line + r, line)
         tabs = tab_tok.reshape(n, len(FIELDS) - 1)
         history_starts = sep[tabs[:, 4:]] + 1
         history_ends = np.stack([sep[tabs[:, 5]], sep[tabs[:, 6]], newlines], axis=1)
-        if not normalized and _has_edge_space(padded, history_starts.ravel(),
-                                              history_ends.ravel()):
-            return self.parse(path, _normalize(data), first_line, True)
+        if raw is None and _has_edge_space(padded, history_starts.ravel(),
+                                           history_ends.ravel()):
+            return self.parse(path, _normalize(data), first_line, data)
         # A comma before the fifth tab is part of a label/user/item/category/timestamp token.
         if (tabs[:, 4] - np.concatenate([[0], nl_tok[:-1] + 1]) != 4).any():
             commas = np.flatnonzero(kind == 44)
@@ -194,9 +210,24 @@ class LineParser:
                                f"not {'an integer' if integer else 'a number'} ({text!r})"))
             return values
 
+        def finite(values, tok, rank):
+            k = np.flatnonzero(~np.isfinite(values))
+            if k.size:
+                start, length = span(tok[k[:1]])
+                text = data[start[0] - _FRONT:start[0] - _FRONT + length[0]].decode("utf-8")
+                errors.append((int(np.searchsorted(nl_tok, tok[k[0]])), rank,
+                               f"not a finite number ({text!r})"))
+
+        parsed = len(errors)
         labels = numbers(tabs[:, 0], 0, integer=True)
+        off = np.flatnonzero((labels != 0) & (labels != 1))
+        if off.size and len(errors) == parsed:
+            errors.append((int(off[0]), 0, f"not 0 or 1 ({int(labels[off[0]])})"))
         now = numbers(tabs[:, 4], 4)
-        times = numbers(ranges(tabs[:, 6] + 1, counts[2]), 7)
+        finite(now, tabs[:, 4], 4)
+        time_tok = ranges(tabs[:, 6] + 1, counts[2])
+        times = numbers(time_tok, 7)
+        finite(times, time_tok, 7)
         if errors:
             r, rank, message = min(errors)
             raise DataFormatError(path, first_line + r, FIELDS[rank], message)
@@ -248,6 +279,42 @@ def time_features(times, now, length, kept, day):
             (following - times[first][line]) / day, 0.5)).astype(np.float32),
         "time_to_now": np.log(np.maximum((current - t) / day, 0.5)).astype(np.float32),
     }
+
+
+def _first_lines(data, n):
+    """The first ``n`` lines of a chunk."""
+    end = -1
+    for _ in range(n):
+        end = data.index(b"\n", end + 1)
+    return data[:end + 1]
+
+
+def _field_count_error(path, line, text):
+    """The DataFormatError of a line without the 8 tab-separated fields.
+
+    Args:
+        path (str): The file.
+        line (int): Its 1-based line number.
+        text (bytes): The line as read (before ``str.strip``).
+
+    Returns:
+        DataFormatError: Naming the first missing (or extra) field.
+    """
+    words = text.decode("utf-8").strip().split("\t")
+    found = len(words) if words != [""] else 0
+    if not found:
+        return DataFormatError(path, line, None, "an empty line")
+    given = text.decode("utf-8").split("\t")
+    empty = [FIELDS[k] for k in range(found, len(FIELDS))
+             if len(given) == len(FIELDS) and not given[k].strip()]
+    if empty:  # strip() ate empty last fields
+        names = ", ".join(empty[:-1]) + " and " * (len(empty) > 1) + empty[-1]
+        what = names + (" are" if len(empty) > 1 else " is") + " empty"
+        if found == 5:
+            what += ": every line needs a history of at least one entry"
+        return DataFormatError(path, line, empty[0], what)
+    return DataFormatError(path, line, FIELDS[min(found, len(FIELDS) - 1)],
+                           f"{found} tab-separated fields, expected {len(FIELDS)}")
 
 
 def _normalize(data):

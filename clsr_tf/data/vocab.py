@@ -7,8 +7,13 @@ lookup (``pyarrow.compute.index_in``) does not offer: it rebuilds its hash table
 (benchmarks/README.md, "Loader and writer: own code or a library").
 """
 
+import os
+import pickle
+
 import numpy as np
 import pandas as pd
+
+from clsr_tf.data.errors import DataFormatError
 
 # MASKS[i] keeps the low i bytes of a uint64.
 MASKS = np.array([(1 << (8 * i)) - 1 for i in range(9)], dtype=np.uint64)
@@ -64,6 +69,39 @@ def _with_sentinel(words, lengths, values):
     """(words, lengths, values) of a table with a last row that matches no token."""
     return (np.concatenate([words, np.zeros((1, words.shape[1]), dtype=words.dtype)]),
             np.append(lengths, -1), np.append(values, 0).astype(np.int32))
+
+
+def load_vocab(path):
+    """A vocabulary pickle's dict (raw id -> index), checked.
+
+    Args:
+        path (str): A pickle written by ``clsr_tf.data.writers.write_vocab`` (or by
+            Recommenders' data preparation).
+
+    Returns:
+        dict: The vocabulary.
+
+    Raises:
+        DataFormatError: The file is empty, truncated or not a pickle, or holds something
+            other than a dict of integer indices.
+    """
+    try:
+        with open(path, "rb") as f:
+            vocab = pickle.load(f)
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            ImportError, IndexError, KeyError) as err:
+        what = "an empty file" if not os.path.getsize(path) else f"{type(err).__name__}: {err}"
+        raise DataFormatError(path, None, None, f"not a vocabulary pickle ({what})") from None
+    if not isinstance(vocab, dict):
+        raise DataFormatError(path, None, None, f"the vocabulary pickle holds a "
+                                                f"{type(vocab).__name__}, expected a dict of "
+                                                "id -> index")
+    bad = next((k for k, v in vocab.items() if not isinstance(v, (int, np.integer))
+                or isinstance(v, bool) or v < 0), None)
+    if bad is not None:
+        raise DataFormatError(path, None, None, f"id {bad!r} has index {vocab[bad]!r}, "
+                                                "expected a non-negative integer")
+    return vocab
 
 
 class ByteVocab:
