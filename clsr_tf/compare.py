@@ -13,8 +13,11 @@ checkpoint), ``comparison.csv`` and ``comparison.md``. With ``--seeds 1,2,3`` ev
 once per seed (``<model>/seed_<s>/``); ``runs.csv`` then holds every run, ``comparison.*``
 the mean and standard deviation over seeds and the paired tests of CLSR's lead
 (``clsr_tf.significance``), and ``valid_curves.png`` the validation GAUC per epoch.
+One comparison writes into a folder at a time (``clsr_tf.run_folder``); each run's folder
+records its hyper-parameters (``hparams.json``), and a run kept or continued with other ones
+is refused before anything trains (``--force`` reruns).
 Exit status: 0 when every model ran, 1 when one or more failed (their rows say why), 2 on bad
-input (shared hyper-parameters, data files).
+input (shared hyper-parameters, data files, the output folder), 130 on Ctrl-C.
 """
 
 import argparse
@@ -30,7 +33,8 @@ import pandas as pd
 from clsr_tf.baselines import RECOMMENDERS_MODELS
 from clsr_tf.cli import add_hparams_arguments, make_main, verbosity
 from clsr_tf.files import write_atomic
-from clsr_tf.hparams import PREPARE_PREFIX, SCHEMA, HParamsError, parse_override, read_yaml
+from clsr_tf.hparams import PREPARE_PREFIX, SCHEMA, HParamsError, parse_overrides, read_yaml
+from clsr_tf.run_folder import RunFolder, check_continuation, record_hparams
 
 IN_PROCESS = ("clsr", "surge")
 MODELS = ("clsr", "sli_rec", "surge", "gru", "caser", "a2svd", "nextitnet", "sum")
@@ -174,6 +178,8 @@ class Comparison:
         protocol (str): ``sampled``, ``full`` or ``both``: with full ranking, each result
             of CLSR and SURGE holds ``test_full`` (``run_eval_full``); a baseline's says why
             it is not offered.
+        origins (dict): key of ``overrides`` (or ``epochs``, ``data_dir``) -> where it came
+            from (e.g. ``--set k=v``), named in errors.
 
     Raises:
         FileNotFoundError: ``baselines_python`` is not an executable file.
@@ -181,7 +187,7 @@ class Comparison:
 
     def __init__(self, hparams_file, models=MODELS, data_dir=None, output_dir=None, epochs=None,
                  overrides=None, baseline_dir=None, loader="fast", verbose=0,
-                 baselines_python=None, seeds=None, protocol="sampled"):
+                 baselines_python=None, seeds=None, protocol="sampled", origins=None):
         from clsr_tf.hparams import as_dict, load_hparams
 
         if baselines_python and not (os.path.isfile(baselines_python)
@@ -202,7 +208,7 @@ class Comparison:
             shared["epochs"] = epochs
         if data_dir:
             shared["data_dir"] = os.path.abspath(data_dir)
-        self.hp = as_dict(load_hparams(hparams_file, **shared))
+        self.hp = as_dict(load_hparams(hparams_file, origins=origins, **shared))
         if not self.hp["data_dir"]:
             raise HParamsError(f"{hparams_file}: no data_dir; set it in the YAML or pass "
                                "--data-dir")
@@ -297,6 +303,18 @@ class Comparison:
             result["status"] += f" (log: {log_path})"
         return result
 
+    def pair_hparams(self, name, seed=None):
+        """The hyper-parameters of one run, as its folder records them (``hparams.json``).
+
+        Args:
+            name (str): Model name.
+            seed (int): The run's seed (None: the YAML's).
+
+        Returns:
+            dict: ``model_hparams`` with the seed.
+        """
+        return dict(self.model_hparams(name), seed=self.hp["seed"] if seed is None else seed)
+
     def run_dir(self, name, seed=None):
         """The folder of one run: ``<model>/`` or, with seeds, ``<model>/seed_<s>/``."""
         folder = os.path.join(self.output_dir, name)
@@ -322,6 +340,7 @@ class Comparison:
         if not resume:
             shutil.rmtree(model_dir, ignore_errors=True)
         os.makedirs(model_dir, exist_ok=True)
+        record_hparams(model_dir, self.pair_hparams(name, seed))
         hp = self.model_hparams(name)
         seed = self.hp["seed"] if seed is None else seed
         if name in IN_PROCESS:
@@ -338,18 +357,43 @@ class Comparison:
     def run(self, force=False):
         """Prepare the data, run every model (or reuse its result), write the tables.
 
+        The output folder is held (``clsr_tf.run_folder.RunFolder``: one comparison at a
+        time, leftovers removed); a run kept or continued must have been trained with the
+        hyper-parameters it would get now (its ``hparams.json``), else nothing runs.
+
         Args:
             force (bool): Rerun models whose ``result.json`` exists.
 
         Returns:
             pandas.DataFrame: One row per model (see ``table``).
+
+        Raises:
+            RunFolderError: The folder is in use, or a run there has other hyper-parameters.
         """
         from clsr_tf.datasets import prepare_data
 
         prepare_data(self.hp)
-        os.makedirs(self.output_dir, exist_ok=True)
         # Seed by seed: an interrupted campaign has whole comparisons of its first seeds.
         runs = [(name, seed) for seed in (self.seeds or [None]) for name in self.models]
+        with RunFolder(self.output_dir):
+            if not force:
+                self._check_kept_runs(runs)
+            return self._run_all(runs, force)
+
+    def _check_kept_runs(self, runs):
+        """Refuse runs that would be kept or continued with other hyper-parameters."""
+        for name, seed in runs:
+            folder = self.run_dir(name, seed)
+            if not os.path.isdir(folder):
+                continue
+            try:
+                hp = self.pair_hparams(name, seed)
+            except (ValueError, OSError):  # reported in the model's row
+                continue
+            check_continuation(folder, hp, "pass --force to rerun it, or another --output-dir")
+
+    def _run_all(self, runs, force):
+        """Run (or reuse) every (model, seed) of ``runs`` and write the tables."""
         results = []
         for i, (name, seed) in enumerate(runs, 1):
             label = name if seed is None else f"{name} seed {seed}"
@@ -582,13 +626,14 @@ def run(args):
     Returns:
         int: 0 when every model ran, 1 otherwise.
     """
-    overrides = dict(parse_override(s) for s in args.set)
+    overrides, origins = parse_overrides(args.set)
+    origins.update(epochs=f"--epochs {args.epochs}", data_dir=f"--data-dir {args.data_dir}")
     comparison = Comparison(
         args.hparams, [m.strip() for m in args.models.split(",") if m.strip()],
         data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
         overrides=overrides, baseline_dir=args.baseline_hparams, loader=args.loader,
         verbose=verbosity(args), baselines_python=args.baselines_python, seeds=args.seeds,
-        protocol=args.protocol)
+        protocol=args.protocol, origins=origins)
     table = comparison.run(force=args.force)
     if comparison.seeds:
         with open(os.path.join(comparison.output_dir, "comparison.md")) as f:
@@ -599,7 +644,8 @@ def run(args):
     return 0 if (table["status"] == "ok").all() else EXIT_MODEL_FAILED
 
 
-main = make_main(build_parser, run)
+main = make_main(build_parser, run,
+                 interrupted="interrupted; run the same command again to continue")
 
 if __name__ == "__main__":
     sys.exit(main())

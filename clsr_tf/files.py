@@ -40,10 +40,17 @@ def pid_alive(pid):
 
 
 def _remove(path):
+    """Remove a file or folder; False when it cannot be (it stays for a later sweep)."""
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
+        return not os.path.exists(path)
+    try:
         os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True
 
 
 def sweep_temporaries(folder, own=False, target=None):
@@ -73,8 +80,8 @@ def sweep_temporaries(folder, own=False, target=None):
         pid = int(match.group(2))
         if (own and pid == os.getpid()) or not pid_alive(pid):
             path = os.path.join(folder, name)
-            _remove(path)
-            removed.append(path)
+            if _remove(path):
+                removed.append(path)
     return removed
 
 

@@ -174,6 +174,23 @@ CROSS_RULES = (
         if hp["seed"] * SEED_STRIDE + hp["epochs"] >= 2 ** 32 else []),
 )
 
+
+
+def _one_interest_size(hp):
+    sizes = (hp["item_embedding_dim"] + hp["cate_embedding_dim"], hp["user_embedding_dim"],
+             hp["hidden_size"])
+    return [] if len(set(sizes)) == 1 else [
+        f"'item_embedding_dim' + 'cate_embedding_dim' ({sizes[0]}), 'user_embedding_dim' "
+        f"({sizes[1]}) and 'hidden_size' ({sizes[2]}) must be equal: the user embeddings query "
+        "the history embeddings and the RNN states, and the fusion mixes the two interests"]
+
+
+# CLSR's own rules (other models validate the shared keys without them).
+CLSR_RULES = (
+    (("item_embedding_dim", "cate_embedding_dim", "user_embedding_dim", "hidden_size"),
+     _one_interest_size),
+)
+
 # Keys of Recommenders' defaults and YAMLs (and of the original CLSR runner) that CLSR does not
 # read: accepted so those YAMLs load, and ignored.
 _RECOMMENDERS_EXTRAS = {
@@ -257,7 +274,7 @@ def _source(origins, where, keys):
     return ", ".join(dict.fromkeys(origins.get(k, where) for k in keys))
 
 
-def validate(values, where="hparams", origins=None):
+def validate(values, where="hparams", origins=None, model_rules=CLSR_RULES):
     """Check keys, types, ranges and the rules between keys, and fill in defaults.
 
     Args:
@@ -265,6 +282,8 @@ def validate(values, where="hparams", origins=None):
         where (str): Name of the source, used in error messages (e.g. the YAML path).
         origins (dict): key -> its own source (e.g. ``--set KEY=VALUE`` or ``FILE:LINE``),
             named instead of ``where``.
+        model_rules (tuple): The model's own rules, checked after ``CROSS_RULES`` (default:
+            CLSR's).
 
     Returns:
         dict: Every key of SCHEMA with a checked value, plus the accepted extras.
@@ -283,7 +302,7 @@ def validate(values, where="hparams", origins=None):
             out[key] = value
         else:
             raise HParamsError(f"{origins.get(key, where)}: unknown hyper-parameter '{key}'")
-    for keys, rule in CROSS_RULES:
+    for keys, rule in CROSS_RULES + tuple(model_rules):
         problems = rule(out)
         if problems:
             raise HParamsError(f"{_source(origins, where, keys)}: {problems[0]}")

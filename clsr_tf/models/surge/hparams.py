@@ -34,7 +34,7 @@ def surge_hparams(hparams, where="hparams"):
     """
     values = dict(hparams if isinstance(hparams, dict) else hparams.values())
     own = {k: values.pop(k) for k in list(values) if k in SURGE_SCHEMA}
-    hp = validate(values, where)
+    hp = validate(values, where, model_rules=())
     for key, (default, *_) in SURGE_SCHEMA.items():
         hp[key] = check_value(key, own.get(key, default), where, SURGE_SCHEMA)
     return hp
