@@ -146,45 +146,64 @@ SEED_STRIDE = 1000
 
 def _one_per_hidden_layer(hp):
     need = max(len(hp["layer_sizes"]), len(hp["att_fcn_layer_sizes"]))
-    return [f"'{key}' needs one entry per hidden layer (layer_sizes {hp['layer_sizes']}, "
-            f"att_fcn_layer_sizes {hp['att_fcn_layer_sizes']}), got {hp[key]!r}"
-            for key in ("activation", "dropout") if len(hp[key]) < need]
+    for key in ("activation", "dropout"):
+        if len(hp[key]) < need:
+            return (f"'{key}' needs one entry per hidden layer (layer_sizes {hp['layer_sizes']}, "
+                    f"att_fcn_layer_sizes {hp['att_fcn_layer_sizes']}), got {hp[key]!r}")
+    return None
 
 
-# Rules between keys: (keys involved, check(hp) -> list of problems).
-CROSS_RULES = (
-    (("activation", "dropout", "layer_sizes", "att_fcn_layer_sizes"), _one_per_hidden_layer),
-    (("contrastive_recent_k", "max_seq_length"), lambda hp: [
-        f"'contrastive_recent_k' ({hp['contrastive_recent_k']}) must be <= 'max_seq_length' "
-        f"({hp['max_seq_length']}): the short-term proxy averages the last k history items"]
-        if hp["contrastive_recent_k"] > hp["max_seq_length"] else []),
-    (("contrastive_length_threshold", "max_seq_length", "contrastive_loss_weight"), lambda hp: [
-        f"'contrastive_length_threshold' ({hp['contrastive_length_threshold']}) must be < "
-        f"'max_seq_length' ({hp['max_seq_length']}) while 'contrastive_loss_weight' > 0: no "
-        "history would be longer, and the contrastive loss would be 0"]
-        if hp["contrastive_loss_weight"] > 0
-        and hp["contrastive_length_threshold"] >= hp["max_seq_length"] else []),
-    (("min_seq_length", "max_seq_length"), lambda hp: [
-        f"'min_seq_length' ({hp['min_seq_length']}) must be <= 'max_seq_length' "
-        f"({hp['max_seq_length']}): every line would be skipped"]
-        if hp["min_seq_length"] > hp["max_seq_length"] else []),
-    (("seed", "epochs"), lambda hp: [
-        f"'seed' * {SEED_STRIDE} + 'epochs' must be below 2**32 (epoch e is seeded with "
-        f"seed * {SEED_STRIDE} + e), got seed {hp['seed']}, epochs {hp['epochs']}"]
-        if hp["seed"] * SEED_STRIDE + hp["epochs"] >= 2 ** 32 else []),
-)
+def _recent_k_within_history(hp):
+    if hp["contrastive_recent_k"] > hp["max_seq_length"]:
+        return (f"'contrastive_recent_k' ({hp['contrastive_recent_k']}) must be <= "
+                f"'max_seq_length' ({hp['max_seq_length']}): the short-term proxy averages the "
+                "last k history items")
+    return None
 
+
+def _length_threshold_below_history(hp):
+    if hp["contrastive_loss_weight"] > 0 and \
+            hp["contrastive_length_threshold"] >= hp["max_seq_length"]:
+        return (f"'contrastive_length_threshold' ({hp['contrastive_length_threshold']}) must be "
+                f"< 'max_seq_length' ({hp['max_seq_length']}) while 'contrastive_loss_weight' "
+                "> 0: no history would be longer, and the contrastive loss would be 0")
+    return None
+
+
+def _min_within_max_length(hp):
+    if hp["min_seq_length"] > hp["max_seq_length"]:
+        return (f"'min_seq_length' ({hp['min_seq_length']}) must be <= 'max_seq_length' "
+                f"({hp['max_seq_length']}): every line would be skipped")
+    return None
+
+
+def _epoch_seeds_fit(hp):
+    if hp["seed"] * SEED_STRIDE + hp["epochs"] >= 2 ** 32:
+        return (f"'seed' * {SEED_STRIDE} + 'epochs' must be below 2**32 (epoch e is seeded with "
+                f"seed * {SEED_STRIDE} + e), got seed {hp['seed']}, epochs {hp['epochs']}")
+    return None
 
 
 def _one_interest_size(hp):
     sizes = (hp["item_embedding_dim"] + hp["cate_embedding_dim"], hp["user_embedding_dim"],
              hp["hidden_size"])
-    return [] if len(set(sizes)) == 1 else [
-        f"'item_embedding_dim' + 'cate_embedding_dim' ({sizes[0]}), 'user_embedding_dim' "
-        f"({sizes[1]}) and 'hidden_size' ({sizes[2]}) must be equal: the user embeddings query "
-        "the history embeddings and the RNN states, and the fusion mixes the two interests"]
+    if len(set(sizes)) > 1:
+        return (f"'item_embedding_dim' + 'cate_embedding_dim' ({sizes[0]}), "
+                f"'user_embedding_dim' ({sizes[1]}) and 'hidden_size' ({sizes[2]}) must be "
+                "equal: the user embeddings query the history embeddings and the RNN states, "
+                "and the fusion mixes the two interests")
+    return None
 
 
+# Rules between keys: (keys involved, check(hp) -> the problem or None).
+CROSS_RULES = (
+    (("activation", "dropout", "layer_sizes", "att_fcn_layer_sizes"), _one_per_hidden_layer),
+    (("contrastive_recent_k", "max_seq_length"), _recent_k_within_history),
+    (("contrastive_length_threshold", "max_seq_length", "contrastive_loss_weight"),
+     _length_threshold_below_history),
+    (("min_seq_length", "max_seq_length"), _min_within_max_length),
+    (("seed", "epochs"), _epoch_seeds_fit),
+)
 # CLSR's own rules (other models validate the shared keys without them).
 CLSR_RULES = (
     (("item_embedding_dim", "cate_embedding_dim", "user_embedding_dim", "hidden_size"),
@@ -290,7 +309,7 @@ def validate(values, where="hparams", origins=None, model_rules=CLSR_RULES):
 
     Raises:
         HParamsError: On an unknown key, a value of the wrong type or out of range, or
-            values that break a rule of ``CROSS_RULES``.
+            values that break a rule of ``CROSS_RULES`` or ``model_rules``.
     """
     origins = origins or {}
     out = {k: (list(v[0]) if isinstance(v[0], list) else v[0]) for k, v in SCHEMA.items()}
@@ -303,9 +322,9 @@ def validate(values, where="hparams", origins=None, model_rules=CLSR_RULES):
         else:
             raise HParamsError(f"{origins.get(key, where)}: unknown hyper-parameter '{key}'")
     for keys, rule in CROSS_RULES + tuple(model_rules):
-        problems = rule(out)
-        if problems:
-            raise HParamsError(f"{_source(origins, where, keys)}: {problems[0]}")
+        problem = rule(out)
+        if problem:
+            raise HParamsError(f"{_source(origins, where, keys)}: {problem}")
     return out
 
 
