@@ -208,7 +208,9 @@ class Comparison:
             shared["epochs"] = epochs
         if data_dir:
             shared["data_dir"] = os.path.abspath(data_dir)
-        self.hp = as_dict(load_hparams(hparams_file, origins=origins, **shared))
+        # The shared keys; CLSR's own rules are CLSR's (a breach is its error row).
+        self.hp = as_dict(load_hparams(hparams_file, origins=origins, model_rules=(), **shared),
+                          model_rules=())
         if not self.hp["data_dir"]:
             raise HParamsError(f"{hparams_file}: no data_dir; set it in the YAML or pass "
                                "--data-dir")
@@ -252,7 +254,7 @@ class Comparison:
 
         own = self.per_model[name]
         if name == "clsr":
-            return as_dict(dict(self.hp, **own))
+            return as_dict(dict(self.hp, **own), model_rules=())
         yaml_values = self._baseline_yaml(name)
         if name == "surge":
             values = dict(self.hp, **yaml_values)

@@ -467,7 +467,7 @@ def parse_overrides(texts):
     return values, origins
 
 
-def load_hparams(yaml_file=None, origins=None, **overrides):
+def load_hparams(yaml_file=None, origins=None, model_rules=CLSR_RULES, **overrides):
     """Load, validate and complete hyper-parameters into a Recommenders ``HParams``.
 
     Relative ``data_dir`` and ``raw_path`` resolve against the YAML's folder. The vocab
@@ -477,6 +477,7 @@ def load_hparams(yaml_file=None, origins=None, **overrides):
         yaml_file (str): A YAML in the Recommenders data/model/train/info layout, or None.
         origins (dict): key of ``overrides`` -> where it came from (e.g. ``--set k=v``),
             named in errors (default: ``override key=value``).
+        model_rules (tuple): The model's own rules (see ``validate``).
         **overrides: Values that replace the YAML's.
 
     Returns:
@@ -491,7 +492,7 @@ def load_hparams(yaml_file=None, origins=None, **overrides):
     flat, lines = read_yaml_lines(yaml_file) if yaml_file else ({}, {})
     flat.update(overrides)
     lines.update({k: (origins or {}).get(k, f"override {k}={v!r}") for k, v in overrides.items()})
-    values = validate(flat, where, lines)
+    values = validate(flat, where, lines, model_rules)
     base = os.path.dirname(os.path.abspath(yaml_file)) if yaml_file else os.getcwd()
     for key in ("data_dir", "raw_path"):
         if values[key] and not os.path.isabs(values[key]) and key not in overrides:
@@ -499,15 +500,16 @@ def load_hparams(yaml_file=None, origins=None, **overrides):
     return create_hparams(values)
 
 
-def as_dict(hparams):
+def as_dict(hparams, model_rules=CLSR_RULES):
     """Return hyper-parameters as a validated plain dict.
 
     Args:
         hparams (HParams or dict): Recommenders HParams (from ``prepare_hparams`` or
             ``load_hparams``) or a dict.
+        model_rules (tuple): The model's own rules (see ``validate``).
 
     Returns:
         dict: Validated values (see ``validate``).
     """
     values = hparams if isinstance(hparams, dict) else dict(hparams.values())
-    return validate(values)
+    return validate(values, model_rules=model_rules)

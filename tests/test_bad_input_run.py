@@ -372,3 +372,15 @@ def test_compare_refuses_kept_runs_of_other_hyper_parameters(data_dir, tmp_path,
     one_error(capsys, r"clsr: the run there was trained with other hyper-parameters: "
                       r"hidden_size 16 \(now 8\); .*pass --force to rerun it")
     assert snapshot(out) == before and not leftovers(out)
+
+
+def test_compare_gives_clsr_an_error_row_when_only_its_own_rules_break(data_dir, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "compare"
+    assert compare.main(["--hparams", HPARAMS, "--data-dir", data_dir, "--output-dir", str(out),
+                         "--models", "clsr", "--epochs", "1", *SMALL,
+                         "--set", "hidden_size=4"]) == compare.EXIT_MODEL_FAILED
+    status = pd.read_csv(out / "comparison.csv")["status"][0]
+    assert "HParamsError" in status and "'hidden_size' (4) must be equal" in status
+    assert not leftovers(out)
