@@ -1,6 +1,6 @@
 """What clsr_tf's commands share: the hyper-parameter arguments, progress verbosity, quiet
 TensorFlow start-up, and the exit status (0 success, 1 failure, 2 bad input with one line
-naming the problem)."""
+naming the problem, or its traceback with ``--debug``; 130 on Ctrl-C)."""
 
 import contextlib
 import os
@@ -8,10 +8,14 @@ import sys
 
 from clsr_tf.data.errors import DataFormatError
 from clsr_tf.hparams import HParamsError
+from clsr_tf.run_folder import RunFolderError
 
 EXIT_BAD_INPUT = 2
-# Errors that mean the user's input is wrong (a hyper-parameter, a data file, a path).
-BAD_INPUT = (HParamsError, DataFormatError, FileNotFoundError)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+# Errors that mean the user's input is wrong (a hyper-parameter, a data file, a path or an
+# output folder).
+BAD_INPUT = (HParamsError, DataFormatError, RunFolderError, FileNotFoundError,
+             NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def add_hparams_arguments(parser, training=False, trained=False, set_help=None):
@@ -55,15 +59,16 @@ def hparams_from_args(args, require_data_dir=False, **overrides):
     Raises:
         HParamsError: On a bad value, or no data folder when required.
     """
-    from clsr_tf.hparams import as_dict, load_hparams, parse_override
+    from clsr_tf.hparams import as_dict, load_hparams, parse_overrides
 
-    values = dict(parse_override(s) for s in args.set)
+    values, origins = parse_overrides(args.set)
     if getattr(args, "epochs", None) is not None:
-        values["epochs"] = args.epochs
+        values["epochs"], origins["epochs"] = args.epochs, f"--epochs {args.epochs}"
     if args.data_dir:
         values["data_dir"] = os.path.abspath(args.data_dir)
+        origins["data_dir"] = f"--data-dir {args.data_dir}"
     values.update(overrides)
-    hp = as_dict(load_hparams(args.hparams, **values))
+    hp = as_dict(load_hparams(args.hparams, origins=origins, **values))
     if require_data_dir and not hp["data_dir"]:
         raise HParamsError(f"{args.hparams}: no data_dir; set it in the YAML or pass --data-dir")
     return hp
@@ -81,23 +86,32 @@ def verbosity(args):
     return 0 if args.quiet else 1 if sys.stdout.isatty() else 2
 
 
-def run_command(run, args, bad_input=()):
+def run_command(run, args, bad_input=(), interrupted="interrupted"):
     """Run a command's body with the shared exit-status convention.
 
     Args:
         run (callable): The command's body, called as ``run(args)``; returns None or an
             exit status.
-        args (argparse.Namespace): Parsed command line.
+        args (argparse.Namespace): Parsed command line (``debug``: re-raise instead).
         bad_input (tuple): The command's own bad-input exception types.
+        interrupted (str): The line shown on Ctrl-C.
 
     Returns:
-        int: ``run``'s status (0 for None), or 2 on bad input (the message goes to stderr).
+        int: ``run``'s status (0 for None), 2 on bad input (the message goes to stderr), or
+        130 on Ctrl-C.
     """
     try:
         return run(args) or 0
     except BAD_INPUT + tuple(bad_input) as err:
+        if getattr(args, "debug", False):
+            raise
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        if getattr(args, "debug", False):
+            raise
+        print(interrupted, file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 @contextlib.contextmanager
@@ -130,13 +144,14 @@ def quiet_tensorflow():
     tf.get_logger().setLevel("ERROR")
 
 
-def make_main(build_parser, run, bad_input=()):
+def make_main(build_parser, run, bad_input=(), interrupted="interrupted"):
     """A command's entry point: ``main(argv=None) -> exit status`` (see ``run_command``).
 
     Args:
         build_parser (callable): Returns the command's ``argparse.ArgumentParser``.
         run (callable): The command's body.
         bad_input (tuple): The command's own bad-input exception types.
+        interrupted (str): The line shown on Ctrl-C (e.g. how to resume).
 
     Returns:
         callable: ``main(argv=None)``; ``argv`` defaults to sys.argv[1:].
@@ -145,9 +160,12 @@ def make_main(build_parser, run, bad_input=()):
         parser = build_parser()
         parser.add_argument("-v", "--verbose", action="store_true",
                             help="show TensorFlow's start-up and C++ log messages")
+        parser.add_argument("--debug", action="store_true",
+                            help="show the full traceback of bad input and of Ctrl-C instead "
+                                 "of one line")
         args = parser.parse_args(argv)
         if not args.verbose:
             quiet_tensorflow()
-        return run_command(run, args, bad_input)
+        return run_command(run, args, bad_input, interrupted)
 
     return main

@@ -13,8 +13,11 @@ checkpoint), ``comparison.csv`` and ``comparison.md``. With ``--seeds 1,2,3`` ev
 once per seed (``<model>/seed_<s>/``); ``runs.csv`` then holds every run, ``comparison.*``
 the mean and standard deviation over seeds and the paired tests of CLSR's lead
 (``clsr_tf.significance``), and ``valid_curves.png`` the validation GAUC per epoch.
+One comparison writes into a folder at a time (``clsr_tf.run_folder``); each run's folder
+records its hyper-parameters (``hparams.json``), and a run kept or continued with other ones
+is refused before anything trains (``--force`` reruns).
 Exit status: 0 when every model ran, 1 when one or more failed (their rows say why), 2 on bad
-input (shared hyper-parameters, data files).
+input (shared hyper-parameters, data files, the output folder), 130 on Ctrl-C.
 """
 
 import argparse
@@ -31,7 +34,8 @@ from clsr_tf.baselines import RECOMMENDERS_MODELS
 from clsr_tf.cli import add_hparams_arguments, make_main, verbosity
 from clsr_tf.evaluation import metrics_json
 from clsr_tf.files import write_atomic
-from clsr_tf.hparams import PREPARE_PREFIX, SCHEMA, HParamsError, parse_override, read_yaml
+from clsr_tf.hparams import PREPARE_PREFIX, SCHEMA, HParamsError, parse_overrides, read_yaml
+from clsr_tf.run_folder import RunFolder, check_continuation, record_hparams
 
 IN_PROCESS = ("clsr", "surge")
 MODELS = ("clsr", "sli_rec", "surge", "gru", "caser", "a2svd", "nextitnet", "sum")
@@ -210,6 +214,8 @@ class Comparison:
         protocol (str): ``sampled``, ``full`` or ``both``: with full ranking, each result
             of CLSR and SURGE holds ``test_full`` (``run_eval_full``); a baseline's says why
             it is not offered.
+        origins (dict): key of ``overrides`` (or ``epochs``, ``data_dir``) -> where it came
+            from (e.g. ``--set k=v``), named in errors.
 
     Raises:
         FileNotFoundError: ``baselines_python`` is not an executable file.
@@ -217,7 +223,8 @@ class Comparison:
 
     def __init__(self, hparams_file, models=MODELS, data_dir=None, output_dir=None, epochs=None,
                  overrides=None, baseline_dir=None, loader="fast", verbose=0,
-                 baselines_python=None, seeds=None, protocol="sampled", first_seed_only=()):
+                 baselines_python=None, seeds=None, protocol="sampled", first_seed_only=(),
+                 origins=None):
         from clsr_tf.hparams import as_dict, load_hparams
 
         if baselines_python and not (os.path.isfile(baselines_python)
@@ -244,7 +251,9 @@ class Comparison:
             shared["epochs"] = epochs
         if data_dir:
             shared["data_dir"] = os.path.abspath(data_dir)
-        self.hp = as_dict(load_hparams(hparams_file, **shared))
+        # The shared keys; CLSR's own rules are CLSR's (a breach is its error row).
+        self.hp = as_dict(load_hparams(hparams_file, origins=origins, model_rules=(), **shared),
+                          model_rules=())
         if not self.hp["data_dir"]:
             raise HParamsError(f"{hparams_file}: no data_dir; set it in the YAML or pass "
                                "--data-dir")
@@ -288,7 +297,7 @@ class Comparison:
 
         own = self.per_model[name]
         if name == "clsr":
-            return as_dict(dict(self.hp, **own))
+            return as_dict(dict(self.hp, **own), model_rules=())
         yaml_values = self._baseline_yaml(name)
         if name == "surge":
             values = dict(self.hp, **yaml_values)
@@ -339,6 +348,18 @@ class Comparison:
             result["status"] += f" (log: {log_path})"
         return result
 
+    def pair_hparams(self, name, seed=None):
+        """The hyper-parameters of one run, as its folder records them (``hparams.json``).
+
+        Args:
+            name (str): Model name.
+            seed (int): The run's seed (None: the YAML's).
+
+        Returns:
+            dict: ``model_hparams`` with the seed.
+        """
+        return dict(self.model_hparams(name), seed=self.hp["seed"] if seed is None else seed)
+
     def run_dir(self, name, seed=None):
         """The folder of one run: ``<model>/`` or, with seeds, ``<model>/seed_<s>/``."""
         folder = os.path.join(self.output_dir, name)
@@ -364,6 +385,7 @@ class Comparison:
         if not resume:
             shutil.rmtree(model_dir, ignore_errors=True)
         os.makedirs(model_dir, exist_ok=True)
+        record_hparams(model_dir, self.pair_hparams(name, seed))
         hp = self.model_hparams(name)
         seed = self.hp["seed"] if seed is None else seed
         if name in IN_PROCESS:
@@ -403,20 +425,45 @@ class Comparison:
     def run(self, force=False):
         """Prepare the data, run every model (or reuse its result), write the tables.
 
+        The output folder is held (``clsr_tf.run_folder.RunFolder``: one comparison at a
+        time, leftovers removed); a run kept or continued must have been trained with the
+        hyper-parameters it would get now (its ``hparams.json``), else nothing runs.
+
         Args:
             force (bool): Rerun models whose ``result.json`` exists.
 
         Returns:
             pandas.DataFrame: One row per model (see ``table``).
+
+        Raises:
+            RunFolderError: The folder is in use, or a run there has other hyper-parameters.
         """
         from clsr_tf.datasets import prepare_data
 
         prepare_data(self.hp)
-        os.makedirs(self.output_dir, exist_ok=True)
         # Seed by seed: an interrupted campaign has whole comparisons of its first seeds.
         seeds = self.seeds or [None]
         runs = [(name, seed) for seed in seeds for name in self.models
                 if seed == seeds[0] or name not in self.first_seed_only]
+        with RunFolder(self.output_dir):
+            if not force:
+                self._check_kept_runs(runs)
+            return self._run_all(runs, force)
+
+    def _check_kept_runs(self, runs):
+        """Refuse runs that would be kept or continued with other hyper-parameters."""
+        for name, seed in runs:
+            folder = self.run_dir(name, seed)
+            if not os.path.isdir(folder):
+                continue
+            try:
+                hp = self.pair_hparams(name, seed)
+            except (ValueError, OSError):  # reported in the model's row
+                continue
+            check_continuation(folder, hp, "pass --force to rerun it, or another --output-dir")
+
+    def _run_all(self, runs, force):
+        """Run (or reuse) every (model, seed) of ``runs`` and write the tables."""
         results = []
         for i, (name, seed) in enumerate(runs, 1):
             label = name if seed is None else f"{name} seed {seed}"
@@ -429,7 +476,7 @@ class Comparison:
                     result = dict(json.load(f), seed=seed)
                 if self._add_full_ranking(name, seed, result):
                     print(f"== {label}: full ranking scored from its best weights", flush=True)
-                    write_atomic(path, json.dumps(result, indent=2))
+                    write_atomic(path, metrics_json(result))
                 results.append(result)
                 continue
             # A folder without result.json is a killed run: continue it (unless --force).
@@ -731,13 +778,15 @@ def run(args):
     Returns:
         int: 0 when every model ran, 1 otherwise.
     """
-    overrides = dict(parse_override(s) for s in args.set)
+    overrides, origins = parse_overrides(args.set)
+    origins.update(epochs=f"--epochs {args.epochs}", data_dir=f"--data-dir {args.data_dir}")
     comparison = Comparison(
         args.hparams, _names(args.models),
         data_dir=args.data_dir, output_dir=args.output_dir, epochs=args.epochs,
         overrides=overrides, baseline_dir=args.baseline_hparams, loader=args.loader,
         verbose=verbosity(args), baselines_python=args.baselines_python, seeds=args.seeds,
-        protocol=args.protocol, first_seed_only=_names(args.first_seed_only))
+        protocol=args.protocol, first_seed_only=_names(args.first_seed_only),
+        origins=origins)
     table = comparison.run(force=args.force)
     if comparison.protocol != "sampled":
         with open(os.path.join(comparison.output_dir, "comparison_full.md")) as f:
@@ -751,7 +800,8 @@ def run(args):
     return 0 if (table["status"] == "ok").all() else EXIT_MODEL_FAILED
 
 
-main = make_main(build_parser, run)
+main = make_main(build_parser, run,
+                 interrupted="interrupted; run the same command again to continue")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,15 +3,86 @@
 Every writer of clsr_tf (metrics, tables, scores, weights, SavedModels, prepared data sets,
 loader caches) goes through these helpers, so a kill or an error never leaves a half-written
 output, and temporary paths share one pattern: ``<name>.tmp-<pid>-<random>`` beside the target.
+What a killed process left behind is removed by the next writer of the same target, or of
+the same run folder (``sweep_temporaries``), once that process is gone.
 Importing this module imports neither TensorFlow nor numpy.
 """
 
 import contextlib
 import os
+import re
 import shutil
 import uuid
 
 TMP_MARK = ".tmp-"
+# A temporary path of ``temporary_path``: group 1 is the target, group 2 the writer's pid.
+TMP_PATTERN = re.compile(r"^(.*)" + re.escape(TMP_MARK) + r"(\d+)-[0-9a-f]{8}$")
+
+
+def pid_alive(pid):
+    """Whether a process ``pid`` exists on this machine.
+
+    Args:
+        pid (int): Process id.
+
+    Returns:
+        bool: True unless no such process exists.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    except OverflowError:  # past any pid
+        return False
+    return True
+
+
+def _remove(path):
+    """Remove a file or folder; False when it cannot be (it stays for a later sweep)."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+        return not os.path.exists(path)
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    return True
+
+
+def sweep_temporaries(folder, own=False, target=None):
+    """Remove the temporary files and folders that writers left in ``folder``.
+
+    Only names of ``temporary_path``'s pattern are touched, and only those of processes that
+    are gone (and of this one when ``own``).
+
+    Args:
+        folder (str): The folder (not recursive).
+        own (bool): Also remove this process's temporaries (it holds the folder and is not
+            writing).
+        target (str): Only the temporaries of this name (e.g. ``metrics.json``).
+
+    Returns:
+        list: The removed paths.
+    """
+    removed = []
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return removed
+    for name in names:
+        match = TMP_PATTERN.match(name)
+        if not match or (target is not None and match.group(1) != target):
+            continue
+        pid = int(match.group(2))
+        if (own and pid == os.getpid()) or not pid_alive(pid):
+            path = os.path.join(folder, name)
+            if _remove(path):
+                removed.append(path)
+    return removed
 
 
 def temporary_path(path):
@@ -38,6 +109,7 @@ def atomic_file(path, mode="w", **open_kwargs):
     Yields:
         file: The open temporary file.
     """
+    sweep_temporaries(os.path.dirname(os.path.abspath(path)), target=os.path.basename(path))
     tmp = temporary_path(path)
     try:
         with open(tmp, mode, **open_kwargs) as handle:
@@ -89,6 +161,7 @@ def atomic_dir(path):
     """
     path = os.path.abspath(os.fspath(path))
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    sweep_temporaries(os.path.dirname(path), target=os.path.basename(path))
     tmp = temporary_path(path)
     os.makedirs(tmp)
     try:

@@ -25,6 +25,7 @@ import os
 import sys
 
 from clsr_tf.cli import add_hparams_arguments, hparams_from_args, make_main, verbosity
+from clsr_tf.run_folder import RunFolder
 
 STUDIES = ("shuffle", "truncate", "one_side", "fusion_weight", "ground_truth", "ablations")
 DEFAULT_KS = (1, 3, 5, 10, 20)
@@ -248,7 +249,8 @@ def run(args):
     _preflight(args, hp)
     output_dir = args.output_dir or os.path.join(
         "runs", os.path.splitext(os.path.basename(args.hparams))[0], "studies")
-    table, paths = run_study(args, hp, output_dir, verbosity(args))
+    with RunFolder(output_dir):  # one study writing there at a time, no leftovers
+        table, paths = run_study(args, hp, output_dir, verbosity(args))
     print(markdown_table(table))
     print("wrote " + ", ".join(paths.values()))
 

@@ -1,6 +1,10 @@
 """``python -m clsr_tf.train``: prepare data, train CLSR, evaluate, write metrics.json.
 
-Exit status: 0 on success, 2 on bad input (hyper-parameters, data files), 1 otherwise.
+The output folder is held by one run at a time and records the run's hyper-parameters
+(``clsr_tf.run_folder``): ``--resume`` continues it with the same values, ``--overwrite``
+replaces it, and a fresh run refuses a folder that holds one.
+Exit status: 0 on success, 2 on bad input (hyper-parameters, data files, the output folder),
+130 on Ctrl-C (the last completed epoch's checkpoint is kept), 1 otherwise.
 """
 
 import argparse
@@ -9,6 +13,7 @@ import sys
 import time
 
 from clsr_tf.cli import add_hparams_arguments, hparams_from_args, make_main, verbosity
+from clsr_tf.run_folder import TRAIN_OUTPUTS, RunFolder
 
 
 def build_parser():
@@ -27,8 +32,14 @@ def build_parser():
     p.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
                    help="data-parallel training: MirroredStrategy over the local GPUs (or "
                         "CPUs), or MultiWorkerMirroredStrategy across hosts (TF_CONFIG)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the last checkpoint in --output-dir")
+    runs = p.add_mutually_exclusive_group()
+    runs.add_argument("--resume", action="store_true",
+                      help="continue the run in --output-dir from its last checkpoint (its "
+                           "hyper-parameters must be the same; epochs, EARLY_STOP and "
+                           "write_tfevents may change)")
+    runs.add_argument("--overwrite", action="store_true",
+                      help="clear the run in --output-dir first (without it, a folder that "
+                           "holds a run is refused)")
     p.add_argument("--force-prepare", action="store_true",
                    help="prepare the data set again even if it exists")
     p.add_argument("--protocol", choices=("sampled", "full", "both"), default="sampled",
@@ -77,20 +88,32 @@ def format_table(metrics):
 
 
 def run(args):
-    """Run the whole job: prepare, train, evaluate, write metrics.json.
+    """Hold the output folder (``clsr_tf.run_folder``) and run the job in it.
 
     Args:
         args (argparse.Namespace): Parsed command line.
+    """
+    hp = hparams_from_args(args, require_data_dir=True)
+    output_dir = args.output_dir or os.path.join(
+        "runs", os.path.splitext(os.path.basename(args.hparams))[0])
+    with RunFolder(output_dir, TRAIN_OUTPUTS) as folder:
+        folder.start(hp, resume=args.resume, overwrite=args.overwrite)
+        train_and_evaluate(args, hp, output_dir)
+
+
+def train_and_evaluate(args, hp, output_dir):
+    """Prepare the data, train, evaluate the test file, write metrics.json.
+
+    Args:
+        args (argparse.Namespace): Parsed command line.
+        hp (dict): Validated hyper-parameters.
+        output_dir (str): The run folder (held).
     """
     from clsr_tf.datasets import data_path, prepare_data
     from clsr_tf.evaluation import metrics_json
     from clsr_tf.files import write_atomic
     from clsr_tf.sequential import CLSRSequentialModel
 
-    hp = hparams_from_args(args, require_data_dir=True)
-    output_dir = args.output_dir or os.path.join(
-        "runs", os.path.splitext(os.path.basename(args.hparams))[0])
-    os.makedirs(output_dir, exist_ok=True)
     prepare_data(hp, force=args.force_prepare)
     start = time.time()
     model = CLSRSequentialModel(hp, loader=args.loader, verbose=verbosity(args),
@@ -119,7 +142,7 @@ def run(args):
     print(f"wrote {os.path.join(output_dir, 'metrics.json')}")
 
 
-main = make_main(build_parser, run)
+main = make_main(build_parser, run, interrupted="interrupted; resume with --resume")
 
 if __name__ == "__main__":
     sys.exit(main())
