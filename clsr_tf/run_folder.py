@@ -36,6 +36,10 @@ CHECKPOINTS = "checkpoints"
 _CHECKPOINT_TEMP = re.compile(r"^ckpt-\d+_temp$")
 # What ``python -m clsr_tf.train`` writes into its folder.
 TRAIN_OUTPUTS = ("metrics.json", HPARAMS_FILE, CHECKPOINTS, "best_model", "logs")
+# What a run leaves once it has trained an epoch: only these make a folder "hold a run" (an
+# attempt that failed on its input, or was killed in its first epoch, left at most
+# hparams.json and logs, which a fresh run replaces).
+TRAINED = ("metrics.json", CHECKPOINTS, "best_model")
 
 
 class RunFolderError(ValueError):
@@ -246,7 +250,7 @@ class RunFolder:
                                               f"{self.option}")
             if "metrics.json" in used:  # it describes the run before this continuation
                 os.remove(os.path.join(self.path, "metrics.json"))
-        elif used:
+        elif any(name in TRAINED for name in used):
             raise RunFolderError(
                 f"{self.option} {self.path}: holds a run ({', '.join(used)}); pass --resume to "
                 "continue it or --overwrite to replace it")

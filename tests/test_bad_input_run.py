@@ -195,6 +195,17 @@ def test_resume_and_overwrite_exclude_each_other(data_dir, tmp_path):
     assert exit_.value.code == 2
 
 
+def test_a_run_that_failed_on_its_input_does_not_hold_the_folder(data_dir, tmp_path, capsys):
+    bad = tmp_path / "bad_data"
+    shutil.copytree(data_dir, bad)
+    (bad / "train_data").write_text("")
+    out = tmp_path / "run"
+    for _ in range(2):  # the second attempt meets the data's error again, not the folder's
+        assert train.main(train_argv(str(bad), out)) == 2
+        one_error(capsys, r"train_data: an empty file")
+    assert sorted(os.listdir(out)) == ["hparams.json"]
+
+
 def test_second_run_into_a_held_folder_is_refused(data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     with RunFolder(out):

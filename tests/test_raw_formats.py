@@ -236,9 +236,13 @@ def test_user_sample_is_seeded_and_independent_of_chunks(tmp_path):
 
 
 def _error(capsys, argv):
+    """The stderr of a train command that must exit 2 (its run folder in a temporary one)."""
+    import tempfile
+
     from clsr_tf.train import main
 
-    assert main(argv) == 2
+    with tempfile.TemporaryDirectory() as out:
+        assert main([*argv, "--output-dir", out]) == 2
     return capsys.readouterr().err
 
 
