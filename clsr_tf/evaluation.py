@@ -136,3 +136,20 @@ def evaluate_scores(hp, scores, num_ngs):
     if "alpha" in scores:
         res["mean_alpha"] = round(mean_alpha(scores["alpha"], scores["labels"]), 4)
     return res
+
+
+def train_seconds(history, elapsed):
+    """Training time of a run over all its processes (a resumed run's earlier epochs too).
+
+    Args:
+        history (list): Per-epoch entries, each with ``seconds`` (training and validation)
+            when the epoch ran under a clsr_tf that records it.
+        elapsed (float): This process's training time, the answer when an epoch lacks
+            ``seconds`` (a run resumed from a checkpoint of an older clsr_tf).
+
+    Returns:
+        float: Seconds, rounded to 0.1.
+    """
+    if history and all("seconds" in h for h in history):
+        return round(sum(h["seconds"] for h in history), 1)
+    return round(elapsed, 1)

@@ -6,6 +6,7 @@ Recommenders notebook can swap CLSR in; underneath, ``.model`` is a plain Keras 
 
 import json
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -421,6 +422,7 @@ class CLSRSequentialModel:
                 print(f"early stop at epoch {epoch - 1}")
                 break
             seed = hp["seed"] * 1000 + epoch
+            started = time.time()
             keras.utils.set_random_seed(seed)
             if self.verbose:
                 print(f"epoch {epoch}/{hp['epochs']}")
@@ -433,7 +435,8 @@ class CLSRSequentialModel:
                                       verbose=0, callbacks=callbacks + progress).history
             valid = self.run_eval(valid_file, valid_num_ngs)
             train = {k: float(v[-1]) for k, v in logs.items()}
-            self.history.append({"epoch": epoch, "train": train, "valid": valid})
+            self.history.append({"epoch": epoch, "train": train, "valid": valid,
+                                 "seconds": round(time.time() - started, 1)})
             print(f"epoch {epoch}: loss {train.get('loss', float('nan')):.4f}  valid "
                   + "  ".join(f"{k} {v:.4f}" for k, v in valid.items()))
             if valid[eval_metric] > best:

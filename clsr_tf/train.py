@@ -110,7 +110,7 @@ def train_and_evaluate(args, hp, output_dir):
         output_dir (str): The run folder (held).
     """
     from clsr_tf.datasets import data_path, prepare_data
-    from clsr_tf.evaluation import metrics_json
+    from clsr_tf.evaluation import metrics_json, train_seconds
     from clsr_tf.files import write_atomic
     from clsr_tf.sequential import CLSRSequentialModel
 
@@ -120,7 +120,7 @@ def train_and_evaluate(args, hp, output_dir):
                                 strategy=make_strategy(args.strategy))
     model.fit(data_path(hp, "train_file"), data_path(hp, "valid_file"), hp["valid_num_ngs"],
               output_dir=output_dir, resume=args.resume)
-    train_seconds = time.time() - start
+    elapsed = time.time() - start
     best = next(h for h in model.history if h["epoch"] == model.best_epoch)
     test = model.evaluate_protocols(data_path(hp, "test_file"), hp["test_num_ngs"],
                                     args.protocol)
@@ -136,7 +136,7 @@ def train_and_evaluate(args, hp, output_dir):
                               "history items left out"}
     result = dict(metrics, protocols={k: v for k, v in protocols.items() if k in metrics},
                   best_epoch=model.best_epoch, epochs_run=len(model.history),
-                  train_seconds=round(train_seconds, 1), hparams=dict(model.hp),
+                  train_seconds=train_seconds(model.history, elapsed), hparams=dict(model.hp),
                   data=model.data_report)
     write_atomic(os.path.join(output_dir, "metrics.json"), metrics_json(result))
     print(f"wrote {os.path.join(output_dir, 'metrics.json')}")

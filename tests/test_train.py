@@ -112,3 +112,12 @@ def test_facade_mirrors_recommenders_methods(data_dir, tmp_path):
     group = next(g for g in range(2, 20) if lines % g)
     with pytest.raises(ValueError, match=f"groups of {group}"):
         other.run_eval(path("valid_data"), num_ngs=group - 1)
+
+
+def test_train_seconds_sum_the_epochs_of_every_process():
+    from clsr_tf.evaluation import train_seconds
+
+    # A run resumed after epoch 1: its epochs were timed in two processes.
+    assert train_seconds([{"seconds": 2.0}, {"seconds": 3.5}], elapsed=3.6) == 5.5
+    # Epochs from a checkpoint of a clsr_tf that did not time them: this process's time.
+    assert train_seconds([{}, {"seconds": 3.5}], elapsed=3.6) == 3.6

@@ -212,6 +212,7 @@ def train(model, config):
         if hp.EARLY_STOP > 0 and epoch - 1 - best_epoch >= hp.EARLY_STOP:
             print(f"early stop at epoch {epoch - 1}", flush=True)
             break
+        started = time.time()
         random.seed(seed * 1000 + epoch)  # in-batch negatives are drawn with `random`
         np.random.seed(seed * 1000 + epoch)
         model.iterator.iter_data[config["train_file"]] = list(file_order)
@@ -220,7 +221,8 @@ def train(model, config):
             batch_num_ngs=model.train_num_ngs) if feed]
         valid, _ = evaluate_file(model, config, "valid")
         loss = float(np.mean(losses)) if losses else float("nan")
-        history.append({"epoch": epoch, "loss": loss, "valid": valid})
+        history.append({"epoch": epoch, "loss": loss, "valid": valid,
+                        "seconds": round(time.time() - started, 1)})
         print(f"epoch {epoch}: loss {loss:.4f}  valid "
               + "  ".join(f"{k} {v:.4f}" for k, v in valid.items()), flush=True)
         if valid[config["eval_metric"]] > best:
@@ -249,19 +251,21 @@ def run(config):
     """
     from recommenders.models.deeprec.deeprec_utils import prepare_hparams
 
+    from clsr_tf.evaluation import train_seconds
+
     hparams = prepare_hparams(**config["hparams"])  # checks the values before the imports
     model_cls, iterator_cls = load_classes(config["model"])
     start = time.time()
     model = model_cls(hparams, seeded(iterator_cls, config["seed"]), seed=config["seed"])
     history, best_epoch = train(model, config)
-    train_seconds = time.time() - start
+    elapsed = time.time() - start
     test, scores = evaluate_file(model, config, "test")
     save_scores(os.path.join(config["model_dir"], SCORES_FILE), scores["users"],
                 scores["labels"], scores["preds"])
     valid = next(h["valid"] for h in history if h["epoch"] == best_epoch)
     return {"model": config["model"], "status": "ok", "valid": valid, "test": test,
             "test_lines": len(scores["preds"]), "best_epoch": best_epoch,
-            "epochs_run": len(history), "train_seconds": round(train_seconds, 1),
+            "epochs_run": len(history), "train_seconds": train_seconds(history, elapsed),
             "params": count_parameters(model), "history": history,
             "hparams": config["hparams"]}
 

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from clsr_tf.datasets import data_path
-from clsr_tf.evaluation import evaluate
+from clsr_tf.evaluation import evaluate, train_seconds
 from clsr_tf.sequential import CLSRSequentialModel, SURGESequentialModel
 from clsr_tf.significance import SCORES_FILE, save_scores
 
@@ -61,7 +61,7 @@ def run_in_process(name, hp, output_dir, loader="fast", verbose=0, resume=False,
     runner = FACADES[name](hp, loader=loader, verbose=verbose)
     runner.fit(data_path(hp, "train_file"), data_path(hp, "valid_file"), hp["valid_num_ngs"],
                output_dir=output_dir, resume=resume)
-    train_seconds = time.time() - start
+    elapsed = time.time() - start
     scores = runner.score(data_path(hp, "test_file"))
     save_scores(os.path.join(output_dir, SCORES_FILE), scores["users"], scores["labels"],
                 scores["pred"])
@@ -74,7 +74,8 @@ def run_in_process(name, hp, output_dir, loader="fast", verbose=0, resume=False,
         extra["test_full"] = full_ranking(runner, hp)
     return {"model": name, "status": "ok", "valid": best["valid"], "test": test, **extra,
             "test_lines": len(scores["pred"]), "best_epoch": runner.best_epoch,
-            "epochs_run": len(runner.history), "train_seconds": round(train_seconds, 1),
+            "epochs_run": len(runner.history),
+            "train_seconds": train_seconds(runner.history, elapsed),
             "params": count_parameters(runner.model), "history": runner.history,
             "hparams": dict(runner.hp)}
 
