@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,41 +50,90 @@ def write_user_behavior(path, rows, seed=0, chunk_rows=1_000_000):
         dict: users, items and categories the file can hold.
     """
     import numpy as np
-    import pandas as pd
+    import pyarrow as pa
+    from pyarrow import csv
 
     from clsr_tf.data.raw import TAOBAO_BEHAVIORS, local_day_start
 
     rng = np.random.default_rng(seed)
     n_users, n_items = max(1, rows // 100), max(1, rows // 25)
     start = local_day_start("2017-11-25")
-    behaviors = np.array(TAOBAO_BEHAVIORS)
+    behaviors = pa.array(TAOBAO_BEHAVIORS)
     shares = np.array([SHARES[name] for name in TAOBAO_BEHAVIORS])
     per_user = rows / n_users  # row r belongs to user r // per_user: a user's rows together
+    options = csv.WriteOptions(include_header=False, quoting_style="none")  # as pandas writes
     written = 0
-    with open(path, "w") as f:
+    with open(path, "wb") as f:
         while written < rows:
             size = min(chunk_rows, rows - written)
             items = 1 + (n_items * rng.random(size) ** POPULARITY_EXPONENT).astype(np.int64)
-            pd.DataFrame({
+            csv.write_csv(pa.table({
                 "user_id": 1 + np.minimum((written + np.arange(size)) // per_user, n_users - 1)
                 .astype(np.int64),
                 "item_id": items,
                 "category_id": 1 + (items * 2_654_435_761) % N_CATES,
-                "behavior_type": behaviors[rng.choice(len(shares), size, p=shares)],
+                "behavior_type": behaviors.take(rng.choice(len(shares), size, p=shares)),
                 "timestamp": start + rng.integers(0, DAYS * 86_400, size),
-            }).to_csv(f, header=False, index=False)
+            }), f, options)
             written += size
     return {"users": n_users, "items": n_items, "categories": N_CATES}
 
 
-def prepare(raw_path, data_dir, sample_users):
-    """Prepare ``raw_path`` with hparams/taobao.yaml into ``data_dir`` (no TensorFlow import).
+class ByteSink:
+    """A binary file that keeps only the number of bytes written to it."""
+
+    def __init__(self):
+        self.size = 0
+
+    def write(self, data):
+        self.size += len(data)
+        return len(data)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+def sink_data_files():
+    """Send the data files (train_data, valid_data, test_data) of later preparations to sinks.
 
     Returns:
-        dict: Counts, rows read and rows left out of the prepared data set.
+        dict: File name -> its ``ByteSink``, filled as the files are written.
+    """
+    from clsr_tf.data import writers
+
+    sinks = {}
+
+    def open_or_sink(path, mode="r", *args, **kwargs):
+        name = os.path.basename(path)
+        if name in writers.DATA_FILES.values():
+            sinks[name] = ByteSink()
+            return sinks[name]
+        return open(path, mode, *args, **kwargs)
+
+    writers.open = open_or_sink  # the module's writers look ``open`` up in its globals first
+    return sinks
+
+
+def prepare(raw_path, data_dir, sample_users, sink=False):
+    """Prepare ``raw_path`` with hparams/taobao.yaml into ``data_dir`` (no TensorFlow import).
+
+    Args:
+        raw_path (str): The UserBehavior.csv.
+        data_dir (str): The prepared folder.
+        sample_users (float): ``prepare_sample_users`` (1: all users).
+        sink (bool): Count the data files' bytes instead of writing them (``sink_data_files``).
+
+    Returns:
+        dict: Counts, rows read and rows left out of the prepared data set, and the bytes
+        sent to sinks.
     """
     from clsr_tf.datasets import prepare_data
     from clsr_tf.hparams import read_yaml, validate
+
+    sinks = sink_data_files() if sink else {}
 
     values = read_yaml(os.path.join(ROOT, "hparams", "taobao.yaml"))
     values.update(raw_path=raw_path, data_dir=data_dir)
@@ -91,24 +141,48 @@ def prepare(raw_path, data_dir, sample_users):
         values["prepare_sample_users"] = sample_users
     info = prepare_data(validate(values, "hparams/taobao.yaml"))
     return {"counts": info["counts"], "raw_rows": info["raw_rows"],
-            "left_out": info["raw_rows_left_out"]}
+            "left_out": info["raw_rows_left_out"],
+            "sunk": {name: sink.size for name, sink in sinks.items()}}
 
 
-def run_child(*argv):
+def resident_mib(pid):
+    """Resident memory of a live process (MiB, from /proc), 0 when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            line = next(line for line in status if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0.0
+    return int(line.split()[1]) / 2**10
+
+
+def run_child(*argv, max_rss_mib=None):
     """Run this script as a child; its last stdout line (JSON), wall time and peak RSS (MiB).
 
     The peak is the child's own ``ru_maxrss`` (``os.wait4``); it includes the few tens of MiB
-    the parent (no numpy, no pandas) had when the child was forked.
+    the parent (no numpy, no pandas) had when the child was forked. With ``max_rss_mib`` the
+    child's resident memory is read every 0.2 s and the child is killed above it; the script
+    then exits with "does not fit".
     """
     begin = time.time()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         child = subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv],
                                  stdout=out, stderr=err, cwd=ROOT)
-        _, status, usage = os.wait4(child.pid, 0)
+        killed = False
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG if max_rss_mib else 0)
+            if pid:
+                break
+            if resident_mib(child.pid) > max_rss_mib:
+                child.send_signal(signal.SIGKILL)
+                killed = True
+            time.sleep(0.2)
         child.returncode = os.waitstatus_to_exitcode(status)
         wall = time.time() - begin
         out.seek(0)
         err.seek(0)
+        if killed:
+            sys.exit(f"{argv[0]} does not fit: killed after {wall:.1f}s above {max_rss_mib:.0f} "
+                     f"MiB RSS (peak {usage.ru_maxrss / 2**10:.0f} MiB)")
         if child.returncode:
             sys.exit(f"{argv[0]} failed ({child.returncode}):\n{err.read()}")
         result = json.loads(out.read().strip().splitlines()[-1])
@@ -128,29 +202,40 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--chunk-rows", type=int, default=1_000_000)
     parser.add_argument("--keep", help="folder to write into and keep (default: a temporary one)")
+    parser.add_argument("--raw", help="prepare this UserBehavior.csv instead of generating one")
+    parser.add_argument("--sink", action="store_true",
+                        help="count the bytes of train/valid/test_data instead of writing them")
+    parser.add_argument("--max-rss-gib", type=float,
+                        help="kill a child whose RSS grows past this (default: no limit)")
     parser.add_argument("--generate", metavar="RAW", help=argparse.SUPPRESS)
     parser.add_argument("--prepare", nargs=2, metavar=("RAW", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate or args.prepare:
         result = (write_user_behavior(args.generate, args.rows, args.seed, args.chunk_rows)
-                  if args.generate else prepare(*args.prepare, args.sample_users))
+                  if args.generate else prepare(*args.prepare, args.sample_users, args.sink))
         print(json.dumps(result))
         return
     folder = args.keep or tempfile.mkdtemp(prefix="prepare_scale_")
     os.makedirs(folder, exist_ok=True)
-    raw_path, data_dir = os.path.join(folder, "UserBehavior.csv"), os.path.join(folder, "taobao")
+    raw_path = args.raw or os.path.join(folder, "UserBehavior.csv")
+    data_dir = os.path.join(folder, "taobao")
+    limit = {"max_rss_mib": args.max_rss_gib * 2**10 if args.max_rss_gib else None}
     try:
-        shape, wall, peak = run_child("--generate", raw_path, "--rows", str(args.rows),
-                                      "--seed", str(args.seed),
-                                      "--chunk-rows", str(args.chunk_rows))
-        print(f"generated {args.rows:,} rows ({shape['users']:,} users, {shape['items']:,} items"
-              f", {shape['categories']:,} categories; {os.path.getsize(raw_path) / 2**20:.0f} MiB)"
-              f" in {wall:.1f}s, peak RSS {peak:.0f} MiB", flush=True)
+        if not args.raw:
+            shape, wall, peak = run_child("--generate", raw_path, "--rows", str(args.rows),
+                                          "--seed", str(args.seed),
+                                          "--chunk-rows", str(args.chunk_rows), **limit)
+            print(f"generated {args.rows:,} rows ({shape['users']:,} users, "
+                  f"{shape['items']:,} items, {shape['categories']:,} categories; "
+                  f"{os.path.getsize(raw_path) / 2**20:.0f} MiB) in {wall:.1f}s, "
+                  f"peak RSS {peak:.0f} MiB", flush=True)
         result, wall, peak = run_child("--prepare", raw_path, data_dir,
-                                       "--sample-users", str(args.sample_users))
-        counts = result["counts"]
+                                       "--sample-users", str(args.sample_users),
+                                       *(["--sink"] if args.sink else []), **limit)
+        counts, sunk = result["counts"], sum(result["sunk"].values())
         print(f"prepared (hparams/taobao.yaml, sample_users {args.sample_users}) in {wall:.1f}s, "
-              f"peak RSS {peak:.0f} MiB, output {folder_bytes(data_dir) / 2**20:.0f} MiB")
+              f"peak RSS {peak:.0f} MiB, output {(folder_bytes(data_dir) + sunk) / 2**20:.0f} MiB"
+              + (f" ({sunk / 2**20:.0f} MiB of it counted by sinks)" if args.sink else ""))
         print(f"  raw rows {result['raw_rows']:,}, left out {result['left_out']}")
         print(f"  after 10-core: {counts['users']:,} users, {counts['items']:,} items, "
               f"{counts['interactions']:,} interactions; lines {counts['lines']}")
