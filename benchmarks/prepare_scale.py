@@ -79,61 +79,53 @@ def write_user_behavior(path, rows, seed=0, chunk_rows=1_000_000):
     return {"users": n_users, "items": n_items, "categories": N_CATES}
 
 
-class ByteSink:
-    """A binary file that keeps only the number of bytes written to it."""
+def sink_data_files(every):
+    """Assemble the data files' lines (train_data, valid_data, test_data) without writing them.
 
-    def __init__(self):
-        self.size = 0
+    Replaces ``LineWriter.write`` in this process: it assembles one block of lines in
+    ``every`` (all of them when 1) and records the file's size, the bytes assembled scaled by
+    lines in the file / lines assembled (exact when ``every`` is 1).
 
-    def write(self, data):
-        self.size += len(data)
-        return len(data)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return False
-
-
-def sink_data_files():
-    """Send the data files (train_data, valid_data, test_data) of later preparations to sinks.
+    Args:
+        every (int): Assemble every ``every``-th block of ``writers._LINES_PER_BLOCK`` lines.
 
     Returns:
-        dict: File name -> its ``ByteSink``, filled as the files are written.
+        dict: File name -> its (estimated) size in bytes, filled as the files are "written".
     """
     from clsr_tf.data import writers
 
-    sinks = {}
+    sizes = {}
 
-    def open_or_sink(path, mode="r", *args, **kwargs):
-        name = os.path.basename(path)
-        if name in writers.DATA_FILES.values():
-            sinks[name] = ByteSink()
-            return sinks[name]
-        return open(path, mode, *args, **kwargs)
+    def write(self, path, labels, rows, items):
+        assembled = lines = 0
+        for start in range(0, len(rows), every * writers._LINES_PER_BLOCK):
+            part = slice(start, start + writers._LINES_PER_BLOCK)
+            assembled += self._lines(labels[part], rows[part], items[part]).size
+            lines += len(rows[part])
+        sizes[os.path.basename(path)] = round(assembled * len(rows) / max(lines, 1))
 
-    writers.open = open_or_sink  # the module's writers look ``open`` up in its globals first
-    return sinks
+    writers.LineWriter.write = write
+    return sizes
 
 
-def prepare(raw_path, data_dir, sample_users, sink=False):
+def prepare(raw_path, data_dir, sample_users, sink_every=0):
     """Prepare ``raw_path`` with hparams/taobao.yaml into ``data_dir`` (no TensorFlow import).
 
     Args:
         raw_path (str): The UserBehavior.csv.
         data_dir (str): The prepared folder.
         sample_users (float): ``prepare_sample_users`` (1: all users).
-        sink (bool): Count the data files' bytes instead of writing them (``sink_data_files``).
+        sink_every (int): 0: write the data files; else assemble one block of their lines in
+            ``sink_every`` and only count the bytes (``sink_data_files``).
 
     Returns:
-        dict: Counts, rows read and rows left out of the prepared data set, and the bytes
-        sent to sinks.
+        dict: Counts, rows read and rows left out of the prepared data set, and the sizes of
+        the data files not written.
     """
     from clsr_tf.datasets import prepare_data
     from clsr_tf.hparams import read_yaml, validate
 
-    sinks = sink_data_files() if sink else {}
+    sunk = sink_data_files(sink_every) if sink_every else {}
 
     values = read_yaml(os.path.join(ROOT, "hparams", "taobao.yaml"))
     values.update(raw_path=raw_path, data_dir=data_dir)
@@ -142,7 +134,51 @@ def prepare(raw_path, data_dir, sample_users, sink=False):
     info = prepare_data(validate(values, "hparams/taobao.yaml"))
     return {"counts": info["counts"], "raw_rows": info["raw_rows"],
             "left_out": info["raw_rows_left_out"],
-            "sunk": {name: sink.size for name, sink in sinks.items()}}
+            "sunk": sunk}
+
+
+def sample_counts(raw_path, rates, seed=42):
+    """Users, items and interactions after the 10-core filter of seeded user samples of a file.
+
+    Reads the clicks of the 9 days once (pyarrow's csv reader, no checks: the file is this
+    script's), then applies the reader's ``sampled_users`` and the protocol's ``kcore_mask``
+    for each rate, as the preparation with ``prepare_sample_users`` would, without the rest.
+
+    Args:
+        raw_path (str): A UserBehavior.csv.
+        rates (list): Fractions of users to try.
+        seed (int): Seed of the sample (the hparam ``seed``, 42 in hparams/taobao.yaml).
+
+    Returns:
+        dict: Rate (str) -> users, items, interactions after the 10-core.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv
+
+    from clsr_tf.data.protocol import kcore_mask
+    from clsr_tf.data.raw import local_day_start, sampled_users
+
+    table = csv.read_csv(raw_path, read_options=csv.ReadOptions(
+        column_names=["user", "item", "cate", "behavior", "time"]),
+        convert_options=csv.ConvertOptions(
+            include_columns=["user", "item", "behavior", "time"],
+            column_types={"user": pa.int64(), "item": pa.int64(), "time": pa.int64()}))
+    start = local_day_start("2017-11-25")
+    table = table.filter(pc.and_(pc.equal(table["behavior"], "pv"), pc.and_(
+        pc.greater_equal(table["time"], start), pc.less(table["time"], start + DAYS * 86_400))))
+    user, item = table["user"].to_numpy(), table["item"].to_numpy()
+    del table
+    counts = {}
+    for rate in rates:
+        chosen = sampled_users(np.arange(user.max() + 1), rate, seed)[user]
+        users, items = user[chosen], item[chosen]
+        keep = kcore_mask(users, items, 10, 10)
+        counts[str(rate)] = {"users": len(np.unique(users[keep])),
+                             "items": len(np.unique(items[keep])),
+                             "interactions": int(keep.sum())}
+    return counts
 
 
 def resident_mib(pid):
@@ -203,8 +239,12 @@ def main():
     parser.add_argument("--chunk-rows", type=int, default=1_000_000)
     parser.add_argument("--keep", help="folder to write into and keep (default: a temporary one)")
     parser.add_argument("--raw", help="prepare this UserBehavior.csv instead of generating one")
-    parser.add_argument("--sink", action="store_true",
-                        help="count the bytes of train/valid/test_data instead of writing them")
+    parser.add_argument("--sink", type=int, default=0, metavar="EVERY",
+                        help="assemble one block of train/valid/test_data lines in EVERY and "
+                             "count their bytes instead of writing them (default 0: write)")
+    parser.add_argument("--sample-counts", nargs="+", type=float, metavar="F",
+                        help="only print the counts after 10-core of these user samples of "
+                             "--raw (finds the fraction that gives a target size)")
     parser.add_argument("--max-rss-gib", type=float,
                         help="kill a child whose RSS grows past this (default: no limit)")
     parser.add_argument("--generate", metavar="RAW", help=argparse.SUPPRESS)
@@ -214,6 +254,13 @@ def main():
         result = (write_user_behavior(args.generate, args.rows, args.seed, args.chunk_rows)
                   if args.generate else prepare(*args.prepare, args.sample_users, args.sink))
         print(json.dumps(result))
+        return
+    if args.sample_counts:
+        if not args.raw:
+            parser.error("--sample-counts needs --raw")
+        for rate, counts in sample_counts(args.raw, args.sample_counts).items():
+            print(f"sample_users {rate}: after 10-core {counts['users']:,} users, "
+                  f"{counts['items']:,} items, {counts['interactions']:,} interactions")
         return
     folder = args.keep or tempfile.mkdtemp(prefix="prepare_scale_")
     os.makedirs(folder, exist_ok=True)
@@ -231,11 +278,12 @@ def main():
                   f"peak RSS {peak:.0f} MiB", flush=True)
         result, wall, peak = run_child("--prepare", raw_path, data_dir,
                                        "--sample-users", str(args.sample_users),
-                                       *(["--sink"] if args.sink else []), **limit)
+                                       "--sink", str(args.sink), **limit)
         counts, sunk = result["counts"], sum(result["sunk"].values())
         print(f"prepared (hparams/taobao.yaml, sample_users {args.sample_users}) in {wall:.1f}s, "
               f"peak RSS {peak:.0f} MiB, output {(folder_bytes(data_dir) + sunk) / 2**20:.0f} MiB"
-              + (f" ({sunk / 2**20:.0f} MiB of it counted by sinks)" if args.sink else ""))
+              + (f" ({sunk / 2**20:.0f} MiB of data files counted, not written; one block in "
+                 f"{args.sink} assembled)" if args.sink else ""))
         print(f"  raw rows {result['raw_rows']:,}, left out {result['left_out']}")
         print(f"  after 10-core: {counts['users']:,} users, {counts['items']:,} items, "
               f"{counts['interactions']:,} interactions; lines {counts['lines']}")
