@@ -14,8 +14,19 @@ wall time and peak RSS of each child (its own ``ru_maxrss``, from ``os.wait4``),
 after the 10-core filter and the size of the prepared folder. The temporary folder is removed
 at the end unless ``--keep`` names one.
 
+At Taobao's full size the data files outgrow most disks (about 2.7 GiB per million raw rows,
+mostly the 1 + 99 test lines): ``--sink EVERY`` assembles their lines without writing them, one
+block of 65,536 lines in EVERY (1: all), and reports their size (assembled bytes scaled by the
+lines; the meta sidecars, vocabularies and info are written). ``--raw`` prepares an existing
+file instead of generating one; ``--max-rss-gib`` kills a child whose resident memory grows
+past it (the run then reports that it does not fit); ``--sample-counts`` only prints the users,
+items and interactions after the 10-core filter of each user sample (one read, no
+preparation), to find the fraction of a target size.
+
     python benchmarks/prepare_scale.py --rows 1000000
-    python benchmarks/prepare_scale.py --rows 100000000 --sample-users 0.05 --keep /data/tb
+    python benchmarks/prepare_scale.py --rows 100000000 --keep /data/tb --sink 10 --max-rss-gib 19
+    python benchmarks/prepare_scale.py --raw /data/tb/UserBehavior.csv --sample-counts 0.03 0.04
+    python benchmarks/prepare_scale.py --raw /data/tb/UserBehavior.csv --sample-users 0.038
 """
 
 import argparse
