@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clsr_tf.data import raw
+from clsr_tf.data import raw, writers
 from clsr_tf.data.errors import DataFormatError
 from clsr_tf.data.registry import prepare_dataset
 
@@ -279,12 +279,18 @@ def test_log_with_other_columns_names_them_and_the_format(tmp_path, capsys):
     assert err == "error: raw_format=kuairand: the movielens data set reads movielens\n"
 
 
-def test_scale_benchmark_writes_user_behavior_in_chunks(tmp_path):
+def _scale_benchmark():
+    """benchmarks/prepare_scale.py as a module."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("prepare_scale", "benchmarks/prepare_scale.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_scale_benchmark_writes_user_behavior_in_chunks(tmp_path):
+    bench = _scale_benchmark()
     path = tmp_path / "UserBehavior.csv"
     shape = bench.write_user_behavior(str(path), 5_000, seed=1, chunk_rows=1_500)
     frame = raw.read_taobao(path, behaviors=raw.TAOBAO_BEHAVIORS)
@@ -294,3 +300,23 @@ def test_scale_benchmark_writes_user_behavior_in_chunks(tmp_path):
     assert (frame.groupby("item", observed=True)["cate"].nunique() == 1).all()
     users = frame["user"].astype(str).str[1:].astype(int).to_numpy()
     assert (np.diff(users) >= 0).all()  # a user's rows together, as in the real file
+
+
+def test_scale_benchmark_sinks_count_the_written_bytes_and_sample_counts_match(tmp_path,
+                                                                               monkeypatch):
+    bench = _scale_benchmark()
+    path = str(tmp_path / "UserBehavior.csv")
+    bench.write_user_behavior(path, 30_000, seed=1)
+    written = bench.prepare(path, str(tmp_path / "written"), 0.5)
+    sizes = {name: (tmp_path / "written" / name).stat().st_size
+             for name in writers.DATA_FILES.values()}
+    monkeypatch.setattr(writers.LineWriter, "write", writers.LineWriter.write)  # restored after
+    sunk = bench.prepare(path, str(tmp_path / "sunk"), 0.5, sink_every=1)
+    assert sunk["sunk"] == sizes and sunk["counts"] == written["counts"]
+    assert not (tmp_path / "sunk" / "test_data").exists()
+    assert (tmp_path / "sunk" / "test_data.meta.tsv").exists()
+    counts = written["counts"]
+    assert 0 < counts["users"] < 300  # the sample kept about half the 300 users
+    assert bench.sample_counts(path, [0.5]) == {"0.5": {
+        "users": counts["users"], "items": counts["items"],
+        "interactions": counts["interactions"]}}

@@ -23,6 +23,7 @@ INFO_FILE = "dataset_info.json"
 META_SUFFIX = ".meta.tsv"
 
 _LINES_PER_BLOCK = 65_536
+_META_ROWS_PER_BLOCK = 1_048_576
 
 
 def _strings(values):
@@ -121,12 +122,18 @@ class LineWriter:
 def write_meta(path, meta, rows):
     """Write a meta sidecar: a header, then the meta row of each line's positive.
 
+    Written ``_META_ROWS_PER_BLOCK`` lines at a time: the rows of a whole Taobao test file
+    (180M lines) taken at once would cost 1.5 GB more at the preparation's peak.
+
     Args:
         path (str or Path): Output file.
         meta (pd.DataFrame): One row per interaction.
         rows (np.ndarray): Row of each line's target interaction.
     """
-    meta.iloc[rows].to_csv(path, sep="\t", index=False, lineterminator="\n")
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        for start in range(0, max(len(rows), 1), _META_ROWS_PER_BLOCK):
+            meta.iloc[rows[start:start + _META_ROWS_PER_BLOCK]].to_csv(
+                handle, sep="\t", index=False, header=start == 0, lineterminator="\n")
 
 
 def write_vocab(path, vocab):
