@@ -57,13 +57,15 @@ def check_data(hp, checker=None):
         for name, (key, role, ngs) in SPLITS.items()})
 
 
-def prepare_data(hp, force=False):
+def prepare_data(hp, force=False, check=True):
     """Prepare the data set into ``hp['data_dir']`` unless it is already there, and check it.
 
     Args:
         hp (dict): Validated hyper-parameters (``dataset``, ``raw_path``, ``data_dir``, the
             protocol and the ``prepare_<option>`` keys).
         force (bool): Prepare again even if present.
+        check (bool): Run ``check_data`` on the prepared files (off: only the preparation,
+            as ``benchmarks/prepare_scale.py`` times it).
 
     Returns:
         dict: The data set's ``dataset_info.json``, with the counts of ``check_data`` under
@@ -98,6 +100,6 @@ def prepare_data(hp, force=False):
         except FileExistsError:  # a folder of other files: not replaced unasked
             raise DataFormatError(hp["data_dir"], None, None, NOT_A_DATA_SET) from None
         print(f"prepared in {time.time() - start:.1f}s", flush=True)
-    checked = check_data(hp)
     with open(info, encoding="utf-8") as f:
-        return dict(json.load(f), checked=checked)
+        prepared = json.load(f)
+    return dict(prepared, checked=check_data(hp)) if check else prepared
