@@ -250,10 +250,16 @@ def finished(data_dir, tmp_path_factory):
             status = train.main(train_argv(data_dir, out, "--epochs", "2", *extra))
         seen[name] = (status, stdout.getvalue(), stderr.getvalue())
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tf.train.CheckpointManager, "save",
-                      _interrupt_at_save(tf.train.CheckpointManager.save, 2))
-        run("interrupted")
+    # Python's own Ctrl-C handler, whatever this process inherited: a shell without job
+    # control starts background jobs with SIGINT ignored, and Python then keeps it ignored.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(tf.train.CheckpointManager, "save",
+                          _interrupt_at_save(tf.train.CheckpointManager.save, 2))
+            run("interrupted")
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     seen["state"] = dict(leftovers=leftovers(out), metrics=(out / "metrics.json").exists(),
                          latest=tf.train.latest_checkpoint(str(out / "checkpoints")),
                          hparams=json.loads((out / "hparams.json").read_text()))
