@@ -39,7 +39,7 @@ from clsr_tf.models.base import dummy_batch
 model = CLSRModel(dict(user_vocab_size=5, item_vocab_size=9, cate_vocab_size=3, max_seq_length=4,
                        item_embedding_dim=4, cate_embedding_dim=2, user_embedding_dim=6,
                        hidden_size=6, att_fcn_layer_sizes=[4, 2], layer_sizes=[4, 2],
-                       contrastive_recent_k=2))
+                       contrastive_recent_k=2, contrastive_length_threshold=3))
 model.build_from_shape(4)
 model.compile(optimizer=keras.optimizers.Adam(1e-3))
 batch = {k: np.array(v) for k, v in dummy_batch(4, batch_size=5).items()}
