@@ -189,6 +189,29 @@ def full_ranking_columns(ks):
     return [f"recall@{k}" for k in ks] + [f"ndcg@{k}" for k in ks] + ["mrr"]
 
 
+def mean_and_std(values):
+    """Mean and sample standard deviation of a metric over runs.
+
+    Args:
+        values (list): One value per run.
+
+    Returns:
+        tuple: (mean, std); NaN for the mean of no run and the std of fewer than two.
+    """
+    mean = float(np.mean(values)) if values else np.nan
+    return mean, float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+
+
+def _number(value, digits=4):
+    return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def _mean_std_cell(row, column):
+    """``mean +- std`` of a summary row's column (the mean alone for one run)."""
+    std = row[f"{column}_std"]
+    return _number(row[column]) + ("" if pd.isna(std) else f" +- {std:.4f}")
+
+
 def _names(text):
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -534,10 +557,7 @@ class Comparison:
             runs, ok = [r for r in results if r["model"] == name], good[name]
             row = {"model": name, "seeds": len(ok)}
             for column in self.columns:
-                values = [r["test"][column] for r in ok]
-                row[column] = float(np.mean(values)) if values else np.nan
-                row[f"{column}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 \
-                    else np.nan
+                row[column], row[f"{column}_std"] = mean_and_std([r["test"][column] for r in ok])
             for key in ("epochs_run", "best_epoch", "train_seconds"):
                 row[key] = float(np.mean([r[key] for r in ok])) if ok else np.nan
             row["params"] = ok[0]["params"] if ok else np.nan
@@ -565,10 +585,6 @@ class Comparison:
             str: Markdown text.
         """
         hp = self.hp
-
-        def number(value, digits=4):
-            return "" if pd.isna(value) else f"{value:.{digits}f}"
-
         header = ["model", "seeds", *self.columns, "epochs", "best epoch", "train_s",
                   "GAUC lead of CLSR", "p (seeds)", "p (users)", "status"]
         lines = [f"# Side by side over seeds {self.seeds}: {hp['dataset']} ({hp['data_dir']})",
@@ -582,11 +598,10 @@ class Comparison:
                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in summary.to_dict("records"):
             cells = [row["model"], str(row["seeds"])]
-            cells += [number(row[c]) + ("" if pd.isna(row[f"{c}_std"])
-                                        else f" +- {row[f'{c}_std']:.4f}") for c in self.columns]
-            cells += [number(row["epochs_run"], 1), number(row["best_epoch"], 1),
-                      number(row["train_seconds"], 0), number(row["gauc_lead"]),
-                      number(row["p_seeds"], 3), number(row["p_users"], 3), row["status"]]
+            cells += [_mean_std_cell(row, c) for c in self.columns]
+            cells += [_number(row["epochs_run"], 1), _number(row["best_epoch"], 1),
+                      _number(row["train_seconds"], 0), _number(row["gauc_lead"]),
+                      _number(row["p_seeds"], 3), _number(row["p_users"], 3), row["status"]]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return "\n".join(lines) + "\n"
 
@@ -631,10 +646,7 @@ class Comparison:
             scored = [r["test_full"] for r in runs if "mrr" in r.get("test_full", {})]
             row = {"model": name, "runs": len(scored)}
             for column in columns:
-                values = [m[column] for m in scored]
-                row[column] = float(np.mean(values)) if values else np.nan
-                row[f"{column}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 \
-                    else np.nan
+                row[column], row[f"{column}_std"] = mean_and_std([m[column] for m in scored])
             for key in ("positives", "candidates", "seconds"):
                 row[key] = float(np.mean([m[key] for m in scored])) if scored else np.nan
             reasons = {r["test_full"]["reason"] for r in runs
@@ -666,12 +678,9 @@ class Comparison:
                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in summary.to_dict("records"):
             cells = [row["model"], str(row["runs"])]
-            cells += ["" if pd.isna(row[c]) else f"{row[c]:.4f}" + (
-                "" if pd.isna(row[f"{c}_std"]) else f" +- {row[f'{c}_std']:.4f}")
-                for c in columns]
-            cells += ["" if pd.isna(row[c]) else f"{row[c]:.0f}"
-                      for c in ("positives", "candidates")]
-            cells += ["" if pd.isna(row["seconds"]) else f"{row['seconds']:.1f}", row["status"]]
+            cells += [_mean_std_cell(row, c) for c in columns]
+            cells += [_number(row[c], 0) for c in ("positives", "candidates")]
+            cells += [_number(row["seconds"], 1), row["status"]]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return "\n".join(lines) + "\n"
 
