@@ -12,17 +12,25 @@ ROOT=${1:?usage: campaign.sh RUNS_ROOT}
 # from its own YAML. Three seeds for CLSR, SURGE, SLi-Rec and GRU, the first for the others.
 BUDGET="--seeds 1,2,3 --first-seed-only caser,a2svd,nextitnet,sum --epochs 20 --set EARLY_STOP=3"
 MODELS=clsr,surge,sli_rec,gru,caser,a2svd,nextitnet,sum
+# SURGE costs about 8.6x CLSR per step (docs/results/README.md), so the other models run first
+# and their tables are complete hours before SURGE's are.
+FAST=clsr,sli_rec,gru,caser,a2svd,nextitnet,sum
 
-for DATA in movielens synthetic; do
-  python -m clsr_tf.compare --hparams hparams/$DATA.yaml --models $MODELS $BUDGET \
-    --output-dir "$ROOT/$DATA" --quiet || echo "campaign: a model of $DATA failed (its row says why)"
-done
-# The second protocol on the converged CLSR and SURGE models (from their best weights).
-python -m clsr_tf.compare --hparams hparams/movielens.yaml --models $MODELS $BUDGET \
-  --output-dir "$ROOT/movielens" --quiet --protocol both || echo "campaign: see the table"
+compare() {  # DATA MODEL_LIST [extra arguments]
+  data=$1 models=$2
+  shift 2
+  python -m clsr_tf.compare --hparams hparams/$data.yaml --models "$models" $BUDGET \
+    --output-dir "$ROOT/$data" --quiet "$@" || echo "campaign: a model of $data failed (its row says why)"
+}
+
+compare movielens $FAST
+compare synthetic $MODELS
 # Disentanglement studies (paper 4.2-4.3) on the three converged CLSR models of MovieLens.
 for STUDY in shuffle truncate one_side fusion_weight; do
   python -m clsr_tf.study $STUDY --hparams hparams/movielens.yaml --seeds 1,2,3 \
     --weights "$ROOT/movielens/clsr/seed_{seed}/best_model" \
     --output-dir "$ROOT/movielens/studies" --quiet
 done
+compare movielens $MODELS
+# The second protocol on the converged CLSR and SURGE models (from their best weights).
+compare movielens $MODELS --protocol both
