@@ -47,7 +47,7 @@ class RunFolderError(ValueError):
     writable)."""
 
 
-def _canonical(values):
+def canonical(values):
     """JSON-normal form of hyper-parameters (tuples -> lists; other types -> str)."""
     return json.loads(json.dumps(values, default=str, sort_keys=True))
 
@@ -85,7 +85,7 @@ def record_hparams(folder, hp):
         hp (dict): Hyper-parameters.
     """
     write_atomic(os.path.join(folder, HPARAMS_FILE),
-                 json.dumps(_canonical(hp), indent=2, sort_keys=True))
+                 json.dumps(canonical(hp), indent=2, sort_keys=True))
 
 
 def differing_keys(recorded, current):
@@ -99,7 +99,7 @@ def differing_keys(recorded, current):
         list: (key, recorded value, current value), for keys outside ``RESUMABLE_KEYS``
         and ``IGNORED_KEYS``; a key missing on one side has the value None there.
     """
-    recorded, current = _canonical(recorded), _canonical(current)
+    recorded, current = canonical(recorded), canonical(current)
     return [(key, recorded.get(key), current.get(key))
             for key in sorted(set(recorded) | set(current), key=str)
             if key not in RESUMABLE_KEYS | IGNORED_KEYS and recorded.get(key) != current.get(key)]

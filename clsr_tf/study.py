@@ -12,7 +12,8 @@ by ``python -m clsr_tf.train`` with the same hyper-parameters):
 - ``ground_truth``: synthetic data only: alpha and metrics per true source, and linear probes
   of the true interests from u_l and u_s, for CLSR and CLSR with beta 0 (always trained);
 - ``ablations``: one retrained model per grid row (``--only`` for a subset; Figures 6-7,
-  Tables 6-10).
+  Tables 6-10). Each row trains in ``OUTPUT_DIR/ablations_runs/seed_<s>/<row>/``, so a grid
+  run again continues where it stopped (finished rows are read back, a killed one resumes).
 
 Each writes ``OUTPUT_DIR/<study>.csv``, ``.md`` and ``.png`` (atomically) and prints the table.
 ``--seeds 1,2,3`` runs the study once per seed (a ``seed`` column tells the runs apart) and
@@ -159,8 +160,9 @@ def trained_model(hp, args, verbose):
     return CLSRSequentialModel.from_weights(hp, weights, args.loader, verbose)
 
 
-def _run_once(args, hp, verbose, on_partial):
-    """One run of the study (one seed); returns its table."""
+def _run_once(args, hp, verbose, on_partial, runs_dir):
+    """One run of the study (one seed; ablations: its rows' runs in ``runs_dir``); returns
+    its table."""
     from clsr_tf.datasets import data_path
     from clsr_tf.sequential import FileScorer
     from clsr_tf.studies import ablations, counterfactual, one_side
@@ -171,7 +173,7 @@ def _run_once(args, hp, verbose, on_partial):
     name = args.study
     if name == "ablations":
         return ablations.run_ablations(hp, ablations.select(args.only), args.loader, verbose,
-                                       on_row=on_partial)
+                                       on_row=on_partial, runs_dir=runs_dir)
     seq = trained_model(hp, args, verbose)
     model, batches = seq.model, seq.batches
     test, num_ngs = data_path(hp, "test_file"), hp["test_num_ngs"]
@@ -222,8 +224,9 @@ def run_study(args, hp, output_dir, verbose):
         write_outputs(pd.concat(runs + [with_seed(partial, seed)]), output_dir, name)
 
     for seed in seeds:
-        runs.append(with_seed(_run_once(args, dict(hp, seed=seed), verbose, write_partial),
-                              seed))
+        runs_dir = os.path.join(output_dir, "ablations_runs", f"seed_{seed}")
+        runs.append(with_seed(_run_once(args, dict(hp, seed=seed), verbose, write_partial,
+                                        runs_dir), seed))
     table = pd.concat(runs, ignore_index=True)
     if len(runs) == 1:
         return table, write_outputs(table, output_dir, name, PLOTS[name](table))

@@ -1,5 +1,6 @@
 """Disentanglement studies: protocols, forced alpha, ablation grid, ground truth, CLI."""
 
+import json
 import os
 import shutil
 
@@ -277,3 +278,35 @@ def test_ground_truth_long_term_positives_get_more_alpha(tmp_path):
     # u_l carries the user's long-term category distribution (observed 0.32-0.46 vs
     # 0.19-0.23 from u_s).
     assert row["long_from_u_l"] > row["long_from_u_s"]
+
+
+def test_ablation_rows_in_a_runs_dir_are_kept_resumed_and_replaced(data_dir, tmp_path,
+                                                                   monkeypatch):
+    hp = as_dict(load_hparams(HPARAMS, data_dir=data_dir, epochs=1, **SMALL))
+    rows = [("rnn_gru", "sequential_model", {"sequential_model": "gru"})]
+    runs = tmp_path / "runs"
+    first = ablations.run_ablations(hp, rows, runs_dir=str(runs))
+    row_dir = runs / "rnn_gru"
+    assert (row_dir / "result.json").exists() and (row_dir / "best_model").is_dir()
+    assert first["status"][0] == "ok" and first["epochs"][0] == 1
+
+    calls = []
+    real_train = ablations.train_model
+
+    def spy(row_hp, loader, verbose, output_dir=None, resume=False):
+        calls.append((row_hp["epochs"], resume))
+        return real_train(row_hp, loader, verbose, output_dir=output_dir, resume=resume)
+
+    monkeypatch.setattr(ablations, "train_model", spy)
+    again = ablations.run_ablations(hp, rows, runs_dir=str(runs))  # finished: read back
+    assert calls == []
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"),
+                                  first.drop(columns="seconds"))
+    # A row killed after its first epoch (no result.json) continues from its checkpoint.
+    (row_dir / "result.json").unlink()
+    longer = ablations.run_ablations(dict(hp, epochs=2, EARLY_STOP=0), rows, runs_dir=str(runs))
+    assert calls == [(2, True)] and longer["epochs"][0] == 2
+    # Other hyper-parameters: trained again from scratch, not continued.
+    other = ablations.run_ablations(dict(hp, epochs=1, embed_l2=1e-5), rows, runs_dir=str(runs))
+    assert calls[1] == (1, False) and other["epochs"][0] == 1
+    assert json.loads((row_dir / "hparams.json").read_text())["embed_l2"] == 1e-5

@@ -4,21 +4,34 @@ Each row retrains CLSR with a few hyper-parameters changed and evaluates it on t
 file. A row whose hyper-parameters equal an earlier row's (e.g. ``beta_0.1`` when the YAML's
 beta is 0.1) reuses that row's metrics and names it in ``same_as``; a row that fails is
 recorded with its error and the grid goes on.
+
+With ``runs_dir`` every row trains in its own folder (``<runs_dir>/<row>/``: checkpoints,
+best weights, ``hparams.json`` and, once tested, ``result.json``), so a grid that was
+stopped continues where it stopped: a finished row with the same hyper-parameters is read
+back, a killed one resumes from its last epoch's checkpoint, and a row recorded with other
+hyper-parameters is trained again.
 """
 
 import json
+import os
+import shutil
 import time
 
 import pandas as pd
 
 from clsr_tf.datasets import data_path
+from clsr_tf.evaluation import metrics_json
+from clsr_tf.files import write_atomic
 from clsr_tf.hparams import as_dict
+from clsr_tf.run_folder import canonical, differing_keys, record_hparams, recorded_hparams
 from clsr_tf.studies.common import train_model
 
 BETAS = (0.01, 0.05, 0.1, 0.5, 1.0)
 FIXED_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 RECENT_KS = (1, 3, 5, 10)
-HEAD = ("name", "group", "setting", "status", "error", "same_as", "seconds")
+HEAD = ("name", "group", "setting", "status", "error", "same_as", "best_epoch", "epochs",
+        "seconds")
+RESULT_FILE = "result.json"
 
 
 def _grid():
@@ -78,7 +91,37 @@ def setting(overrides):
     return " ".join(f"{key}={value}" for key, value in overrides.items()) or "-"
 
 
-def run_ablations(hp, rows, loader="fast", verbose=0, on_row=None):
+def _row_result(row_hp, loader, verbose, row_dir):
+    """Train and test one row, in ``row_dir`` when given (kept, resumed, or replaced).
+
+    Returns:
+        dict: ``test`` metrics, ``best_epoch`` and ``epochs``.
+    """
+    path = os.path.join(row_dir, RESULT_FILE) if row_dir else None
+    resume = False
+    if row_dir and os.path.isdir(row_dir):
+        recorded = recorded_hparams(row_dir)
+        if os.path.exists(path) and recorded == canonical(row_hp):
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        resume = (not os.path.exists(path) and recorded is not None
+                  and not differing_keys(recorded, row_hp))
+        if not resume:
+            print(f"note: {row_dir} holds a row trained with other hyper-parameters; "
+                  "training it again", flush=True)
+            shutil.rmtree(row_dir)
+    if row_dir:
+        os.makedirs(row_dir, exist_ok=True)
+        record_hparams(row_dir, row_hp)
+    model = train_model(row_hp, loader, verbose, output_dir=row_dir, resume=resume)
+    result = {"test": model.run_eval(data_path(row_hp, "test_file"), row_hp["test_num_ngs"]),
+              "best_epoch": model.best_epoch, "epochs": len(model.history)}
+    if path:
+        write_atomic(path, metrics_json(result))
+    return result
+
+
+def run_ablations(hp, rows, loader="fast", verbose=0, on_row=None, runs_dir=None):
     """Train and test one model per row.
 
     Args:
@@ -87,6 +130,8 @@ def run_ablations(hp, rows, loader="fast", verbose=0, on_row=None):
         loader (str): ``fast`` or ``recommenders``.
         verbose (int): Keras progress output.
         on_row (callable): Called with the table so far after each row (e.g. to save it).
+        runs_dir (str): Folder of the rows' runs, which makes the grid resumable (see the
+            module docstring); None trains in memory.
 
     Returns:
         pandas.DataFrame: One row per grid row: ``HEAD`` columns then the test metrics
@@ -102,11 +147,11 @@ def run_ablations(hp, rows, loader="fast", verbose=0, on_row=None):
             row_hp = as_dict(dict(hp, **overrides))
             key = json.dumps(row_hp, sort_keys=True, default=str)
             if key not in done:
-                model = train_model(row_hp, loader, verbose)
-                done[key] = (name, model.run_eval(data_path(row_hp, "test_file"),
-                                                  row_hp["test_num_ngs"]))
-            first, metrics = done[key]
-            row.update(metrics, same_as="" if first == name else first)
+                done[key] = (name, _row_result(
+                    row_hp, loader, verbose, runs_dir and os.path.join(runs_dir, name)))
+            first, result = done[key]
+            row.update(result["test"], best_epoch=result["best_epoch"],
+                       epochs=result["epochs"], same_as="" if first == name else first)
         except Exception as err:  # recorded in the table; the grid goes on
             row.update(status="error", error=f"{type(err).__name__}: {err}")
         row["seconds"] = round(time.time() - start, 1)

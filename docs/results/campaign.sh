@@ -15,6 +15,7 @@ MODELS=clsr,surge,sli_rec,gru,caser,a2svd,nextitnet,sum
 # SURGE costs about 8.6x CLSR per step (docs/results/README.md), so the other models run first
 # and their tables are complete hours before SURGE's are.
 FAST=clsr,sli_rec,gru,caser,a2svd,nextitnet,sum
+ABLATIONS=no_contrastive,alpha_0.5,no_interest_evolve,rnn_gru,rnn_lstm,attention_inner_product
 
 compare() {  # DATA MODEL_LIST [extra arguments]
   data=$1 models=$2
@@ -31,6 +32,17 @@ for STUDY in shuffle truncate one_side fusion_weight; do
     --weights "$ROOT/movielens/clsr/seed_{seed}/best_model" \
     --output-dir "$ROOT/movielens/studies" --quiet
 done
+# The ablation rows that matter most, at convergence (seed 1; every row resumable). Their
+# reference is CLSR seed 1 of the comparison: the same hyper-parameters, seed and budget.
+ablations() {  # DATA
+  python -m clsr_tf.study ablations --hparams hparams/$1.yaml --only "$ABLATIONS" --seeds 1 \
+    --epochs 20 --set EARLY_STOP=3 --output-dir "$ROOT/$1/studies" --quiet \
+    || echo "campaign: an ablation of $1 failed (its row says why)"
+}
+ablations synthetic
+# SURGE seed 1 on MovieLens (issue 12's side-by-side), its full ranking, then the rest.
+compare movielens $MODELS --seeds 1 --protocol both
+ablations movielens
 compare movielens $MODELS
 # The second protocol on the converged CLSR and SURGE models (from their best weights).
 compare movielens $MODELS --protocol both
