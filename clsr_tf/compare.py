@@ -40,6 +40,7 @@ from clsr_tf.run_folder import RunFolder, check_continuation, record_hparams
 IN_PROCESS = ("clsr", "surge")
 MODELS = ("clsr", "sli_rec", "surge", "gru", "caser", "a2svd", "nextitnet", "sum")
 EXIT_MODEL_FAILED = 1
+NOT_RUN = "not run yet"  # status of a model none of whose runs has finished
 # Runner output lines echoed while a subprocess trains.
 _ECHO = ("epoch", "early stop", "best epoch")
 
@@ -210,6 +211,14 @@ def _mean_std_cell(row, column):
     """``mean +- std`` of a summary row's column (the mean alone for one run)."""
     std = row[f"{column}_std"]
     return _number(row[column]) + ("" if pd.isna(std) else f" +- {std:.4f}")
+
+
+def _progress_lines(progress):
+    """The in-progress note of a partial table (none for a finished comparison)."""
+    if progress is None:
+        return []
+    return [f"**In progress**: {progress[0]} of {progress[1]} runs have finished; the rows "
+            "hold the finished runs only.", ""]
 
 
 def _names(text):
@@ -486,7 +495,8 @@ class Comparison:
             check_continuation(folder, hp, "pass --force to rerun it, or another --output-dir")
 
     def _run_all(self, runs, force):
-        """Run (or reuse) every (model, seed) of ``runs`` and write the tables."""
+        """Run (or reuse) every (model, seed) of ``runs``; write the tables after each new run
+        (marked in progress until the last) and at the end."""
         results = []
         for i, (name, seed) in enumerate(runs, 1):
             label = name if seed is None else f"{name} seed {seed}"
@@ -515,15 +525,23 @@ class Comparison:
                 write_atomic(path, metrics_json(result))
             print(f"== {label}: {result['status']}", flush=True)
             results.append(result)
+            if i < len(runs):
+                self._write_tables(results, (len(results), len(runs)))
+        return self._write_tables(results)
+
+    def _write_tables(self, results, progress=None):
+        """Write the tables of ``results``; ``progress`` (finished, planned) marks them as
+        partial. Returns the seed summary (with ``--seeds``) or the table."""
         if self.protocol != "sampled":
-            self._write_full_tables(results)
+            self._write_full_tables(results, progress)
         if self.seeds:
-            return self._write_seed_tables(results)
+            return self._write_seed_tables(results, progress)
         table = self.table(results)
         write_atomic(os.path.join(self.output_dir, "comparison.csv"), table.to_csv(index=False))
-        write_atomic(os.path.join(self.output_dir, "comparison.md"), self.markdown(table))
+        write_atomic(os.path.join(self.output_dir, "comparison.md"),
+                     self.markdown(table, progress))
         lines = {r["test_lines"] for r in results if r["status"] == "ok"}
-        if len(lines) > 1:
+        if progress is None and len(lines) > 1:
             print(f"warning: the models scored different numbers of test lines {sorted(lines)}")
         return table
 
@@ -571,15 +589,16 @@ class Comparison:
                 row.update(gauc_lead=seeds["diff"], p_seeds=seeds["p"], p_users=users["p"],
                            users=users["users"])
             failed = [f"seed {r['seed']}: {r['status']}" for r in runs if r["status"] != "ok"]
-            row["status"] = "; ".join(failed) or "ok"
+            row["status"] = "; ".join(failed) or ("ok" if runs else NOT_RUN)
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def seed_markdown(self, summary):
+    def seed_markdown(self, summary, progress=None):
         """The seed summary as Markdown: mean +- std per metric, the tests, the protocol.
 
         Args:
             summary (pandas.DataFrame): From ``seed_table``.
+            progress (tuple): (finished, planned) runs of a comparison still running.
 
         Returns:
             str: Markdown text.
@@ -595,6 +614,7 @@ class Comparison:
                  "test GAUC over the seeds both models ran; `p (seeds)`: paired t-test of it "
                  "(needs two seeds); `p (users)`: Wilcoxon signed-rank test of the users' test "
                  "AUCs (mean over those seeds), both of CLSR against the row's model.", "",
+                 *_progress_lines(progress),
                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in summary.to_dict("records"):
             cells = [row["model"], str(row["seeds"])]
@@ -605,7 +625,7 @@ class Comparison:
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return "\n".join(lines) + "\n"
 
-    def _write_seed_tables(self, results):
+    def _write_seed_tables(self, results, progress=None):
         from clsr_tf.files import atomic_file
         from clsr_tf.studies.plots import plot_valid_curves
 
@@ -617,7 +637,7 @@ class Comparison:
         write_atomic(os.path.join(self.output_dir, "comparison.csv"),
                      summary.to_csv(index=False))
         write_atomic(os.path.join(self.output_dir, "comparison.md"),
-                     self.seed_markdown(summary))
+                     self.seed_markdown(summary, progress))
         curves = {name: [r["history"] for r in results
                          if r["model"] == name and r["status"] == "ok"] for name in self.models}
         with atomic_file(os.path.join(self.output_dir, "valid_curves.png"), "wb") as handle:
@@ -653,15 +673,17 @@ class Comparison:
                        if r.get("test_full", {}).get("status") == "not offered"}
             failed = [f"seed {r['seed']}: {r['status']}" if r.get("seed") is not None
                       else r["status"] for r in runs if r["status"] != "ok"]
-            row["status"] = "; ".join([f"not offered: {w}" for w in reasons] + failed) or "ok"
+            row["status"] = ("; ".join([f"not offered: {w}" for w in reasons] + failed)
+                             or ("ok" if runs else NOT_RUN))
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def full_markdown(self, summary):
+    def full_markdown(self, summary, progress=None):
         """The full-ranking table as Markdown.
 
         Args:
             summary (pandas.DataFrame): From ``full_table``.
+            progress (tuple): (finished, planned) runs of a comparison still running.
 
         Returns:
             str: Markdown text.
@@ -674,7 +696,7 @@ class Comparison:
                  "Each test positive ranked against every item of the catalogue, its history's "
                  "items left out (ties count against the positive). Cells are mean +- sample std "
                  "over the model's runs (seeds); `positives`: ranked test positives; "
-                 "`scoring_s`: seconds to score them all.", "",
+                 "`scoring_s`: seconds to score them all.", "", *_progress_lines(progress),
                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for row in summary.to_dict("records"):
             cells = [row["model"], str(row["runs"])]
@@ -684,12 +706,12 @@ class Comparison:
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return "\n".join(lines) + "\n"
 
-    def _write_full_tables(self, results):
+    def _write_full_tables(self, results, progress=None):
         summary = self.full_table(results)
         write_atomic(os.path.join(self.output_dir, "comparison_full.csv"),
                      summary.to_csv(index=False))
         write_atomic(os.path.join(self.output_dir, "comparison_full.md"),
-                     self.full_markdown(summary))
+                     self.full_markdown(summary, progress))
         return summary
 
     def table(self, results):
@@ -726,11 +748,12 @@ class Comparison:
             cells.append(line + [row["status"]])
         return ["model", *self.columns, "train_s", "epochs", "params", "status"], cells
 
-    def markdown(self, table):
+    def markdown(self, table, progress=None):
         """The table as Markdown (best value per metric column in bold).
 
         Args:
             table (pandas.DataFrame): From ``table``.
+            progress (tuple): (finished, planned) runs of a comparison still running.
 
         Returns:
             str: Markdown text.
@@ -741,7 +764,7 @@ class Comparison:
                  f"Test: 1 positive + {hp['test_num_ngs']} sampled negatives per line; early "
                  f"stopping on valid GAUC (epochs <= {hp['epochs']}, patience "
                  f"{hp['EARLY_STOP']}); best value per metric in bold. `gauc` is the paper's "
-                 "GAUC (per-user AUC weighted by lines).", "",
+                 "GAUC (per-user AUC weighted by lines).", "", *_progress_lines(progress),
                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
         return "\n".join(lines) + "\n"

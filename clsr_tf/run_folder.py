@@ -88,21 +88,22 @@ def record_hparams(folder, hp):
                  json.dumps(canonical(hp), indent=2, sort_keys=True))
 
 
-def differing_keys(recorded, current):
+def differing_keys(recorded, current, may_change=RESUMABLE_KEYS):
     """Keys whose value differs between a run and its continuation.
 
     Args:
         recorded (dict): The run's recorded hyper-parameters.
         current (dict): The continuation's.
+        may_change (frozenset): Keys left out of the comparison (besides ``IGNORED_KEYS``).
 
     Returns:
-        list: (key, recorded value, current value), for keys outside ``RESUMABLE_KEYS``
+        list: (key, recorded value, current value), for keys outside ``may_change``
         and ``IGNORED_KEYS``; a key missing on one side has the value None there.
     """
     recorded, current = canonical(recorded), canonical(current)
     return [(key, recorded.get(key), current.get(key))
             for key in sorted(set(recorded) | set(current), key=str)
-            if key not in RESUMABLE_KEYS | IGNORED_KEYS and recorded.get(key) != current.get(key)]
+            if key not in may_change | IGNORED_KEYS and recorded.get(key) != current.get(key)]
 
 
 def check_continuation(folder, hp, how):

@@ -171,8 +171,13 @@ def test_first_seed_only_models_run_once_and_pair_with_that_seed(data_dir, tmp_p
     users, labels = np.repeat(np.arange(40), 5), np.tile([1, 0, 0, 0, 0], 40)
     calls = []
 
+    partial = []  # the tables as each run starts
+
     def fake_run_model(self, name, seed=None, resume=False):
         calls.append((name, seed))
+        table = tmp_path / "comparison.csv"
+        partial.append(((tmp_path / "comparison.md").read_text(),
+                         pd.read_csv(table).set_index("model")) if table.exists() else None)
         preds = labels * (0.9 if name == "clsr" else 0.0) + rng.random(len(labels))
         os.makedirs(self.run_dir(name, seed), exist_ok=True)
         save_scores(os.path.join(self.run_dir(name, seed), SCORES_FILE), users, labels, preds)
@@ -186,6 +191,12 @@ def test_first_seed_only_models_run_once_and_pair_with_that_seed(data_dir, tmp_p
                    "--first-seed-only", "caser") == 0
     assert calls == [("clsr", 1), ("sli_rec", 1), ("caser", 1), ("clsr", 2), ("sli_rec", 2),
                      ("clsr", 3), ("sli_rec", 3)]
+    # Tables after every run, marked in progress, the models not yet run named as such.
+    assert partial[0] is None
+    text, table = partial[2]
+    assert "**In progress**: 2 of 7 runs have finished" in text
+    assert list(table["seeds"]) == [1, 1, 0] and table.loc["caser", "status"] == "not run yet"
+    assert "In progress" not in (tmp_path / "comparison.md").read_text()
     runs = pd.read_csv(tmp_path / "runs.csv").set_index(["model", "seed"])
     summary = pd.read_csv(tmp_path / "comparison.csv").set_index("model")
     assert summary.loc["caser", "seeds"] == 1 and np.isnan(summary.loc["caser", "gauc_std"])

@@ -280,7 +280,7 @@ def test_ground_truth_long_term_positives_get_more_alpha(tmp_path):
     assert row["long_from_u_l"] > row["long_from_u_s"]
 
 
-def test_ablation_rows_in_a_runs_dir_are_kept_resumed_and_replaced(data_dir, tmp_path,
+def test_ablation_rows_in_a_runs_dir_are_kept_resumed_and_refused(data_dir, tmp_path,
                                                                    monkeypatch):
     hp = as_dict(load_hparams(HPARAMS, data_dir=data_dir, epochs=1, **SMALL))
     rows = [("rnn_gru", "sequential_model", {"sequential_model": "gru"})]
@@ -306,7 +306,13 @@ def test_ablation_rows_in_a_runs_dir_are_kept_resumed_and_replaced(data_dir, tmp
     (row_dir / "result.json").unlink()
     longer = ablations.run_ablations(dict(hp, epochs=2, EARLY_STOP=0), rows, runs_dir=str(runs))
     assert calls == [(2, True)] and longer["epochs"][0] == 2
-    # Other hyper-parameters: trained again from scratch, not continued.
-    other = ablations.run_ablations(dict(hp, epochs=1, embed_l2=1e-5), rows, runs_dir=str(runs))
-    assert calls[1] == (1, False) and other["epochs"][0] == 1
-    assert json.loads((row_dir / "hparams.json").read_text())["embed_l2"] == 1e-5
+    # Other hyper-parameters: refused in the row's error, the folder left as it was.
+    for changed in ({"epochs": 3}, {"embed_l2": 1e-5}):
+        other = ablations.run_ablations(dict(dict(hp, epochs=2, EARLY_STOP=0), **changed),
+                                        rows, runs_dir=str(runs))
+        assert other["status"][0] == "error" and list(changed)[0] in other["error"][0]
+    (row_dir / "result.json").unlink()  # killed: other epochs continue, other values refuse
+    other = ablations.run_ablations(dict(hp, epochs=2, EARLY_STOP=0, embed_l2=1e-5), rows,
+                                    runs_dir=str(runs))
+    assert "embed_l2" in other["error"][0] and len(calls) == 1
+    assert json.loads((row_dir / "hparams.json").read_text())["embed_l2"] == hp["embed_l2"]

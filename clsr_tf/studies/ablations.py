@@ -8,13 +8,12 @@ recorded with its error and the grid goes on.
 With ``runs_dir`` every row trains in its own folder (``<runs_dir>/<row>/``: checkpoints,
 best weights, ``hparams.json`` and, once tested, ``result.json``), so a grid that was
 stopped continues where it stopped: a finished row with the same hyper-parameters is read
-back, a killed one resumes from its last epoch's checkpoint, and a row recorded with other
-hyper-parameters is trained again.
+back, a killed one resumes from its last epoch's checkpoint, and a row folder recorded with
+other hyper-parameters is refused (the row's error says which), never overwritten.
 """
 
 import json
 import os
-import shutil
 import time
 
 import pandas as pd
@@ -23,7 +22,13 @@ from clsr_tf.datasets import data_path
 from clsr_tf.evaluation import metrics_json
 from clsr_tf.files import write_atomic
 from clsr_tf.hparams import as_dict
-from clsr_tf.run_folder import canonical, differing_keys, record_hparams, recorded_hparams
+from clsr_tf.run_folder import (
+    RunFolderError,
+    check_continuation,
+    differing_keys,
+    record_hparams,
+    recorded_hparams,
+)
 from clsr_tf.studies.common import train_model
 
 BETAS = (0.01, 0.05, 0.1, 0.5, 1.0)
@@ -92,24 +97,26 @@ def setting(overrides):
 
 
 def _row_result(row_hp, loader, verbose, row_dir):
-    """Train and test one row, in ``row_dir`` when given (kept, resumed, or replaced).
+    """Train and test one row, in ``row_dir`` when given (read back or resumed from there).
 
     Returns:
         dict: ``test`` metrics, ``best_epoch`` and ``epochs``.
+
+    Raises:
+        RunFolderError: ``row_dir`` holds the row trained with other hyper-parameters.
     """
     path = os.path.join(row_dir, RESULT_FILE) if row_dir else None
-    resume = False
-    if row_dir and os.path.isdir(row_dir):
-        recorded = recorded_hparams(row_dir)
-        if os.path.exists(path) and recorded == canonical(row_hp):
+    resume = bool(row_dir) and os.path.isdir(row_dir)
+    if resume and os.path.exists(path):
+        changed = differing_keys(recorded_hparams(row_dir) or {}, row_hp, frozenset())
+        if not changed:
             with open(path, encoding="utf-8") as f:
                 return json.load(f)
-        resume = (not os.path.exists(path) and recorded is not None
-                  and not differing_keys(recorded, row_hp))
-        if not resume:
-            print(f"note: {row_dir} holds a row trained with other hyper-parameters; "
-                  "training it again", flush=True)
-            shutil.rmtree(row_dir)
+        listed = ", ".join(f"{key} {old!r} (now {new!r})" for key, old, new in changed)
+        raise RunFolderError(f"{row_dir}: holds this row trained with other hyper-parameters: "
+                             f"{listed}; remove it or pick another --output-dir")
+    if resume:  # killed before its test: continue it
+        check_continuation(row_dir, row_hp, "remove it or pick another --output-dir")
     if row_dir:
         os.makedirs(row_dir, exist_ok=True)
         record_hparams(row_dir, row_hp)
