@@ -361,7 +361,9 @@ class Comparison:
         command = [self.baselines_python, "-m", "clsr_tf.baselines.recommenders_runner",
                    "--config", config_path, "--output", out_path]
         tail = []
-        with open(log_path, "w") as log, subprocess.Popen(
+        # Line-buffered, so the log is current while the runner trains; a resumed run's
+        # lines follow the killed one's.
+        with open(log_path, "a" if resume else "w", buffering=1) as log, subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 env=env) as proc:
             for line in proc.stdout:
