@@ -6,7 +6,9 @@ Usage::
 
 ``RUNS_DIR`` is the ``--output-dir`` of ``python -m clsr_tf.compare`` (with or without
 ``--seeds``). The tables (``comparison.md/csv``, ``runs.csv``, ``comparison_full.md/csv``) and
-``valid_curves.png`` are copied as they are; ``provenance.json`` records the command, the code
+``valid_curves.png`` are copied as they are, and so are the tables and figures of the studies
+in ``RUNS_DIR/studies/`` (``python -m clsr_tf.study ... --output-dir RUNS_DIR/studies``);
+``provenance.json`` records the command, the code
 version of the runs (from their ``result.json``), the package versions and the machine of this
 interpreter, and the training time of every run.
 """
@@ -23,6 +25,7 @@ from importlib import metadata
 
 ARTEFACTS = ("comparison.md", "comparison.csv", "runs.csv", "comparison_full.md",
              "comparison_full.csv", "valid_curves.png")
+STUDY_ARTEFACTS = (".md", ".csv", ".png")
 PACKAGES = ("tensorflow", "tf-keras", "numpy", "pandas", "recommenders", "scipy")
 
 
@@ -82,6 +85,11 @@ def main(argv=None):
     dest = os.path.join(os.path.dirname(os.path.abspath(__file__)), args.name)
     os.makedirs(dest, exist_ok=True)
     copied = [a for a in ARTEFACTS if os.path.isfile(os.path.join(args.runs_dir, a))]
+    studies = os.path.join(args.runs_dir, "studies")
+    if os.path.isdir(studies):
+        os.makedirs(os.path.join(dest, "studies"), exist_ok=True)
+        copied += sorted(os.path.join("studies", n) for n in os.listdir(studies)
+                         if n.endswith(STUDY_ARTEFACTS))
     for name in copied:
         shutil.copyfile(os.path.join(args.runs_dir, name), os.path.join(dest, name))
     times = run_times(args.runs_dir)

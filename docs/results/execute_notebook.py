@@ -1,0 +1,63 @@
+"""Execute a notebook of ``notebooks/`` in place, so that it is committed with its outputs.
+
+Usage (from the repository root)::
+
+    python docs/results/execute_notebook.py notebooks/00_quick_start.ipynb
+    python docs/results/execute_notebook.py notebooks/01_disentanglement.ipynb \\
+        'WEIGHTS="../runs/campaign/movielens/clsr/seed_1/best_model"'
+
+Each ``KEY=VALUE`` replaces a parameter of the notebook's parameters cell (VALUE as Python
+source, as it will read in the cell). The notebook runs in its own folder through
+Recommenders' ``notebook_utils.execute_notebook`` (as the notebook tests do) and is written
+back only when every cell has run.
+"""
+
+import argparse
+import ast
+import os
+import sys
+import tempfile
+import time
+
+
+def parameter(text):
+    """``KEY=VALUE`` -> (KEY, the value of the Python literal VALUE)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"{text!r}: VALUE is not a Python literal") from None
+
+
+def main(argv=None):
+    """Execute the notebook; returns the exit status."""
+    from recommenders.utils.notebook_utils import execute_notebook
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("notebook", help="path of the notebook")
+    p.add_argument("parameters", nargs="*", type=parameter, help="KEY=VALUE")
+    p.add_argument("--timeout", type=int, default=7200, help="seconds per cell")
+    args = p.parse_args(argv)
+    notebook = os.path.abspath(args.notebook)
+    folder = os.path.dirname(notebook)
+    start = time.time()
+    os.chdir(folder)  # the notebooks read ../hparams and ../data
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ start-up logs in the outputs
+    fd, output = tempfile.mkstemp(suffix=".ipynb", dir=folder, prefix=".executing-")
+    os.close(fd)
+    try:
+        execute_notebook(notebook, output, parameters=dict(args.parameters),
+                         timeout=args.timeout)
+        os.chmod(output, 0o644)  # mkstemp's file is private
+        os.replace(output, notebook)
+    finally:
+        if os.path.exists(output):
+            os.remove(output)
+    print(f"{args.notebook}: executed in {time.time() - start:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
