@@ -21,6 +21,14 @@ def small_hparams(**overrides):
     return hp
 
 
+def surge_small(**overrides):
+    """Hyper-parameters of a small SURGE (fast on CPU)."""
+    hp = dict(small_hparams(), model_type="surge", pool_length=3, metric_heads=2,
+              relative_threshold=0.3)
+    hp.update(overrides)
+    return hp
+
+
 def random_batch(rng, n_groups=4, group=5, length=10, n_users=30, n_items=60, n_cates=8,
                  lengths=None):
     """A batch of ``n_groups`` groups (positive first) with left-aligned histories."""

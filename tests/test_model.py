@@ -11,9 +11,10 @@ from sklearn.metrics import roc_auc_score
 from clsr_tf.hparams import SCHEMA, HParamsError
 from clsr_tf.keras2 import keras
 from clsr_tf.models import CLSRModel
+from clsr_tf.models.surge import SURGEModel
 from clsr_tf.original import load_original_weights, original_variable_map
 
-from conftest import GOLDEN_DIR, random_batch, small_hparams
+from conftest import GOLDEN_DIR, random_batch, small_hparams, surge_small
 
 # Golden tensor name -> forward() key, where they differ.
 GOLDEN_ALIASES = {"causal2_final_state": "fusion_state", "fcn_in.clsr.fcn_alpha": "fusion_input",
@@ -29,6 +30,18 @@ def model_of(**overrides):
     model = CLSRModel(small_hparams(**overrides))
     model.build_from_shape(10)
     return model
+
+
+def surge_of(**overrides):
+    model = SURGEModel(surge_small(**overrides))
+    model.build_from_shape(10)
+    return model
+
+
+# Models whose history side runs once per history where rows share one.
+SHARING = {"clsr": model_of, "clsr_gru": lambda: model_of(sequential_model="gru",
+                                                            interest_evolve=False),
+           "surge": surge_of}
 
 
 @pytest.mark.parametrize("name", ["clsr_golden", "clsr_golden_gru_bpr"])
@@ -125,8 +138,9 @@ def test_gradients_reach_every_part(rng):
         assert norms and max(norms) > 0, part
 
 
-def test_inference_shares_the_history_of_consecutive_equal_rows_only(rng):
-    model = model_of()
+@pytest.mark.parametrize("kind", ["clsr", "surge"])
+def test_inference_shares_the_history_of_consecutive_equal_rows_only(rng, kind):
+    model = SHARING[kind]()
     batch = random_batch(rng, lengths=[3, 10, 1, 6])
     # Break runs: row 7 gets its own history, row 12 its own user; rows 15-19 become
     # two runs of lengths 2 and 3.
@@ -141,9 +155,9 @@ def test_inference_shares_the_history_of_consecutive_equal_rows_only(rng):
         model.forward(batch, training=True, num_ngs="consecutive")
 
 
-@pytest.mark.parametrize("overrides", [{}, dict(sequential_model="gru", interest_evolve=False)])
-def test_shared_history_runs_once_per_group_with_the_same_results(rng, overrides):
-    model = model_of(**overrides)
+@pytest.mark.parametrize("kind", sorted(SHARING))
+def test_shared_history_runs_once_per_group_with_the_same_results(rng, kind):
+    model = SHARING[kind]()
     batch = random_batch(rng, lengths=[3, 10, 1, 6])
     outs, grads = [], []
     for num_ngs in (None, 4):

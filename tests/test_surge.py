@@ -18,15 +18,8 @@ from clsr_tf.models.surge.layers import (
     normalized_adjacency,
 )
 
-from conftest import random_batch, small_hparams
+from conftest import random_batch, surge_small
 from layer_test import layer_test
-
-
-def surge_small(**overrides):
-    hp = dict(small_hparams(), model_type="surge", pool_length=3, metric_heads=2,
-              relative_threshold=0.3)
-    hp.update(overrides)
-    return hp
 
 
 def lengths_mask(lengths, length):

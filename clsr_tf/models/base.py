@@ -82,16 +82,57 @@ def _batch_of(data):
     return data[0] if isinstance(data, tuple) else data
 
 
+def check_groups(batch, shared, group_size):
+    """Fail unless every row of a group has its group's first row's user and history.
+
+    Args:
+        batch (dict): The batch.
+        shared (dict): The first row of each group, for ``HISTORY_SIDE_KEYS``.
+        group_size (int): Rows per group.
+
+    Raises:
+        tf.errors.InvalidArgumentError: Naming the first key that differs.
+    """
+    for key in HISTORY_SIDE_KEYS:
+        tf.debugging.assert_equal(
+            batch[key], tf.repeat(shared[key], group_size, axis=0),
+            message=f"rows of a group of {group_size} differ in {key!r}: training batches "
+                    f"must hold 1 + train_num_ngs rows per line that share the history")
+
+
+def consecutive_runs(batch):
+    """Runs of consecutive rows with the same user and history.
+
+    Args:
+        batch (dict): The batch.
+
+    Returns:
+        tuple: (index of each run's first row [R], run of each row [B]).
+    """
+    same = None
+    for key in HISTORY_SIDE_KEYS:
+        value = tf.convert_to_tensor(batch[key])
+        equal = tf.equal(value[1:], value[:-1])
+        if equal.shape.rank > 1:
+            equal = tf.reduce_all(equal, axis=1)
+        same = equal if same is None else same & equal
+    starts = tf.concat([tf.ones([1], tf.bool), tf.logical_not(same)], 0)
+    first_rows = tf.reshape(tf.where(starts), [-1])
+    return first_rows, tf.cumsum(tf.cast(starts, tf.int32)) - 1
+
+
 class SequentialModel(keras.Model):
     """Base of the Keras sequential models (CLSR, SURGE) on the batch contract.
 
     ``model(batch)`` returns the scores sigmoid(logit) [B, 1]; ``fit`` trains on batches of
     groups of 1 positive + ``train_num_ngs`` negatives with ``compute_losses``.
 
-    Subclasses implement ``build_layers``, ``forward``, ``embedding_tables`` and, if they
-    have loss terms of their own, ``model_losses``; they may override ``check_hparams``,
-    ``training_forward``/``inference_forward`` (to share work across rows) and
-    ``l2_offsets``.
+    Subclasses implement ``build_layers``, the forward pass in two parts (``_history_side``:
+    everything that reads only the user and the history; ``_target_side``: the rest),
+    ``embedding_tables`` and, if they have loss terms of their own, ``model_losses``; they
+    may override ``check_hparams``, ``history_outputs`` and ``l2_offsets``. ``forward``
+    runs the history side once per history where rows share one (the group of a training
+    line, the runs of a valid/test group, the candidates of a ranked user).
 
     Args:
         hparams (HParams or dict): Hyper-parameters (``check_hparams``); vocab sizes come
@@ -102,6 +143,9 @@ class SequentialModel(keras.Model):
     prediction_outputs = ("pred",)
     #: whether the model computes in float16/bfloat16 under ``mixed_precision``.
     supports_mixed_precision = True
+    #: ``_history_side`` outputs that ``_target_side`` reads (None: all of them); the rest
+    #: are not gathered per candidate when ranking.
+    history_outputs = None
 
     def __init__(self, hparams, **kwargs):
         hp = self.check_hparams(hparams)
@@ -130,17 +174,75 @@ class SequentialModel(keras.Model):
         """
         raise NotImplementedError
 
-    def forward(self, batch, training=False):
+    def _history_side(self, batch, training):
+        """Everything that reads only the user and the history (not the target item).
+
+        Args:
+            batch (dict): ``HISTORY_SIDE_KEYS`` arrays.
+            training (bool): Training mode.
+
+        Returns:
+            dict: Named tensors, one row per row of ``batch``.
+        """
+        raise NotImplementedError
+
+    def _target_side(self, out, batch, training):
+        """Everything that reads the target item, from the history side's outputs.
+
+        Args:
+            out (dict): ``_history_side`` outputs, one row per row of ``batch`` (updated).
+            batch (dict): ``items``, ``cates``, ``mask`` and ``time_to_now`` of the rows.
+            training (bool): Training mode.
+
+        Returns:
+            dict: ``out`` with the outputs of ``forward``.
+        """
+        raise NotImplementedError
+
+    def forward(self, batch, training=False, num_ngs=None):
         """Run the model and return its named tensors, ``logit`` and ``pred`` [B, 1] among them.
 
         Args:
             batch (dict): Arrays of shared/DESIGN.md section 3.
             training (bool): Training mode (batch statistics, dropout).
+            num_ngs (int or str): Rows come in groups of 1 + ``num_ngs`` consecutive rows
+                that share user and history (training batches: ``train_num_ngs``).
+                Everything that reads only the history then runs once per group; the
+                results are the same as with None (every row alone; batch-norm statistics
+                too, as every history appears equally often), except that dropout draws
+                one mask per group. ``'consecutive'``
+                (inference only): find runs of rows with equal user and history (a
+                positive and its negatives in valid/test files) and run the history side
+                once per run; any batch gives the same results as with 1. Its shapes
+                depend on the data, so XLA (``jit_compile``) cannot compile it; the
+                scoring paths of ``CLSRSequentialModel``, the studies and the exported
+                SavedModel use it, Keras' ``predict``/``evaluate`` do not.
 
         Returns:
-            dict: Named tensors.
+            dict: Named tensors (the model's class docstring lists them).
+
+        Raises:
+            tf.errors.InvalidArgumentError: With ``num_ngs`` > 0, when the rows of a
+                group differ in user or history.
+            ValueError: ``'consecutive'`` in training mode.
         """
-        raise NotImplementedError
+        if num_ngs == "consecutive":
+            if training:
+                raise ValueError("num_ngs='consecutive' is for inference: in training, "
+                                 "batch statistics need every history equally often")
+            first_rows, run = consecutive_runs(batch)
+            shared = {key: tf.gather(batch[key], first_rows) for key in HISTORY_SIDE_KEYS}
+            out = {key: tf.gather(value, run)
+                   for key, value in self._history_side(shared, training).items()}
+        elif num_ngs:
+            group_size = num_ngs + 1
+            shared = {key: batch[key][::group_size] for key in HISTORY_SIDE_KEYS}
+            check_groups(batch, shared, group_size)
+            out = {key: tf.repeat(value, group_size, axis=0)
+                   for key, value in self._history_side(shared, training).items()}
+        else:
+            out = self._history_side(batch, training)
+        return self._target_side(out, batch, training)
 
     def embedding_tables(self):
         """The embedding tables and the batch keys whose ids they look up.
@@ -173,30 +275,31 @@ class SequentialModel(keras.Model):
         return {}
 
     def training_forward(self, batch):
-        """``forward`` in training mode, as ``train_step`` runs it."""
-        return self.forward(batch, training=True)
+        """Training runs the history side once per group of 1 + train_num_ngs rows."""
+        return self.forward(batch, training=True, num_ngs=self.hp["train_num_ngs"])
 
     def inference_forward(self, batch):
-        """``forward`` in inference mode, as the scoring paths run it."""
-        return self.forward(batch, training=False)
+        """Scoring runs the history side once per run of rows with equal history."""
+        return self.forward(batch, training=False, num_ngs="consecutive")
 
     def history_side(self, batch):
-        """What ``target_side`` needs of each history, computed once per history (inference).
-
-        The default keeps the history arrays themselves, so ``target_side`` runs the whole
-        model per target; a model whose history side does not read the target overrides
-        both to share it (``CLSRModel``).
+        """The history side in inference mode, one row per history, for ``target_side``.
 
         Args:
-            batch (dict): ``HISTORY_SIDE_KEYS`` arrays, one row per history.
+            batch (dict): ``HISTORY_SIDE_KEYS`` arrays (no target needed).
 
         Returns:
-            dict: Tensors with one row per history.
+            dict: The ``history_outputs`` of ``_history_side``, ``mask`` and
+            ``time_to_now``.
         """
-        return {key: batch[key] for key in HISTORY_SIDE_KEYS}
+        full = self._history_side(batch, training=False)
+        keep = self.history_outputs or tuple(full)
+        out = {key: full[key] for key in keep if key in full}
+        out.update(mask=batch["mask"], time_to_now=batch["time_to_now"])
+        return out
 
     def target_side(self, history, targets):
-        """``forward``'s outputs (inference mode) for targets of ``history_side`` rows.
+        """``forward``'s outputs in inference mode from ``history_side`` rows and targets.
 
         Args:
             history (dict): ``history_side`` outputs gathered to one row per target.
@@ -205,7 +308,9 @@ class SequentialModel(keras.Model):
         Returns:
             dict: As ``forward`` (``logit`` and ``pred`` [P, 1] among them).
         """
-        return self.forward(dict(history, **targets), training=False)
+        batch = {"items": targets["items"], "cates": targets["cates"],
+                 "mask": history["mask"], "time_to_now": history["time_to_now"]}
+        return self._target_side(dict(history), batch, training=False)
 
     # ---- building blocks ---------------------------------------------------------------
     def embedding(self, size, dim, name):

@@ -2,7 +2,6 @@
 
 import tensorflow as tf
 
-from clsr_tf.data.contract import HISTORY_SIDE_KEYS as HISTORY_KEYS
 from clsr_tf.keras2 import keras
 from clsr_tf.layers import MLP, AdaptiveFusion, AttentionPool, make_rnn
 from clsr_tf.losses import ContrastiveLoss
@@ -37,51 +36,16 @@ def recent_mask(mask, k):
     return tf.cast((position >= 1) & (position <= k), mask.dtype)
 
 
-def check_groups(batch, shared, group_size):
-    """Fail unless every row of a group has its group's first row's user and history.
-
-    Args:
-        batch (dict): The batch.
-        shared (dict): The first row of each group, for ``HISTORY_KEYS``.
-        group_size (int): Rows per group.
-
-    Raises:
-        tf.errors.InvalidArgumentError: Naming the first key that differs.
-    """
-    for key in HISTORY_KEYS:
-        tf.debugging.assert_equal(
-            batch[key], tf.repeat(shared[key], group_size, axis=0),
-            message=f"rows of a group of {group_size} differ in {key!r}: training batches "
-                    f"must hold 1 + train_num_ngs rows per line that share the history")
-
-
-def consecutive_runs(batch):
-    """Runs of consecutive rows with the same user and history.
-
-    Args:
-        batch (dict): The batch.
-
-    Returns:
-        tuple: (index of each run's first row [R], run of each row [B]).
-    """
-    same = None
-    for key in HISTORY_KEYS:
-        value = tf.convert_to_tensor(batch[key])
-        equal = tf.equal(value[1:], value[:-1])
-        if equal.shape.rank > 1:
-            equal = tf.reduce_all(equal, axis=1)
-        same = equal if same is None else same & equal
-    starts = tf.concat([tf.ones([1], tf.bool), tf.logical_not(same)], 0)
-    first_rows = tf.reshape(tf.where(starts), [-1])
-    return first_rows, tf.cumsum(tf.cast(starts, tf.int32)) - 1
-
-
 @keras.utils.register_keras_serializable(package="clsr_tf")
 class CLSRModel(SequentialModel):
     """CLSR (Zheng et al., WWW 2022) as a Keras model.
 
     ``model(batch)`` returns the scores sigmoid(logit) [B, 1]; ``model.forward(batch)``
-    returns every intermediate tensor (alpha, u_l, u_s, proxies, attention weights, ...).
+    returns every intermediate tensor: ``logit``, ``pred``, ``alpha``, ``att_fea_long``
+    (u_l), ``att_fea_short`` (u_s), ``hist_mean`` (p_l), ``hist_recent`` (p_s),
+    ``att_weights_long``, ``att_weights_short``, ``rnn_outputs``, ``short_term_intention``,
+    ``user_embedding`` (the fused u), ``target_item_embedding``, ``sequence_length``,
+    ``tower_input`` and, when used, ``fusion_state``, ``fusion_input`` and ``alpha_logit``.
     ``fit`` trains with the group softmax loss + contrastive loss + discrepancy + L2
     (``SequentialModel``).
 
@@ -91,6 +55,7 @@ class CLSRModel(SequentialModel):
     """
 
     prediction_outputs = ("pred", "alpha")
+    history_outputs = ("att_fea_long", "short_term_intention", "rnn_outputs", "fusion_state")
 
     def build_layers(self, hp):
         self.item_embedding = self.embedding(hp["item_vocab_size"], hp["item_embedding_dim"],
@@ -164,56 +129,6 @@ class CLSRModel(SequentialModel):
         if state is not None:
             out["fusion_state"] = state
         return out
-
-    def forward(self, batch, training=False, num_ngs=None):
-        """Run the model and return every named intermediate tensor.
-
-        Args:
-            batch (dict): Arrays of shared/DESIGN.md section 3.
-            training (bool): Training mode (batch statistics, dropout).
-            num_ngs (int or str): Rows come in groups of 1 + ``num_ngs`` consecutive rows
-                that share user and history (training batches: ``train_num_ngs``).
-                Everything that reads only the history then runs once per group; the
-                results are the same as with None (every row alone; batch-norm statistics
-                too, as every history appears equally often), except that dropout draws
-                one mask per group. ``'consecutive'``
-                (inference only): find runs of rows with equal user and history (a
-                positive and its negatives in valid/test files) and run the history side
-                once per run; any batch gives the same results as with 1. Its shapes
-                depend on the data, so XLA (``jit_compile``) cannot compile it; the
-                scoring paths of ``CLSRSequentialModel``, the studies and the exported
-                SavedModel use it, Keras' ``predict``/``evaluate`` do not.
-
-        Returns:
-            dict: ``logit``, ``pred``, ``alpha``, ``att_fea_long`` (u_l), ``att_fea_short``
-            (u_s), ``hist_mean`` (p_l), ``hist_recent`` (p_s), ``att_weights_long``,
-            ``att_weights_short``, ``rnn_outputs``, ``short_term_intention``,
-            ``user_embedding`` (the fused u), ``target_item_embedding``,
-            ``sequence_length``, ``tower_input`` and, when used, ``fusion_state``,
-            ``fusion_input`` and ``alpha_logit``.
-
-        Raises:
-            tf.errors.InvalidArgumentError: With ``num_ngs`` > 0, when the rows of a
-                group differ in user or history.
-            ValueError: ``'consecutive'`` in training mode.
-        """
-        if num_ngs == "consecutive":
-            if training:
-                raise ValueError("num_ngs='consecutive' is for inference: in training, "
-                                 "batch statistics need every history equally often")
-            first_rows, run = consecutive_runs(batch)
-            shared = {key: tf.gather(batch[key], first_rows) for key in HISTORY_KEYS}
-            out = {key: tf.gather(value, run)
-                   for key, value in self._history_side(shared, training).items()}
-        elif num_ngs:
-            group_size = num_ngs + 1
-            shared = {key: batch[key][::group_size] for key in HISTORY_KEYS}
-            check_groups(batch, shared, group_size)
-            out = {key: tf.repeat(value, group_size, axis=0)
-                   for key, value in self._history_side(shared, training).items()}
-        else:
-            out = self._history_side(batch, training)
-        return self._target_side(out, batch, training)
 
     def _target_side(self, out, batch, training):
         """Everything that reads the target item: short-term attention, fusion, tower.
@@ -295,41 +210,3 @@ class CLSRModel(SequentialModel):
         return {bias.ref(): tf.concat([tf.zeros([units]), tf.ones([units]),
                                        tf.zeros([2 * units])], 0)}
 
-    def training_forward(self, batch):
-        """Training runs the history side once per group of 1 + train_num_ngs rows."""
-        return self.forward(batch, training=True, num_ngs=self.hp["train_num_ngs"])
-
-    def inference_forward(self, batch):
-        """Scoring runs the history side once per run of rows with equal history."""
-        return self.forward(batch, training=False, num_ngs="consecutive")
-
-    def history_side(self, batch):
-        """The history side in inference mode, one row per history, for ``target_side``.
-
-        Args:
-            batch (dict): ``HISTORY_KEYS`` arrays (no target needed).
-
-        Returns:
-            dict: The ``_history_side`` outputs that the target side reads (u_l, the
-            short-term query, the RNN outputs, the fusion GRU state), ``mask`` and
-            ``time_to_now``.
-        """
-        full = self._history_side(batch, training=False)
-        out = {key: full[key] for key in ("att_fea_long", "short_term_intention", "rnn_outputs",
-                                          "fusion_state") if key in full}
-        out.update(mask=batch["mask"], time_to_now=batch["time_to_now"])
-        return out
-
-    def target_side(self, history, targets):
-        """``forward``'s outputs in inference mode from ``history_side`` rows and targets.
-
-        Args:
-            history (dict): ``history_side`` outputs gathered to one row per target.
-            targets (dict): ``items`` and ``cates`` [P].
-
-        Returns:
-            dict: As ``forward`` (``logit``, ``pred``, ``alpha``, ...).
-        """
-        batch = {"items": targets["items"], "cates": targets["cates"],
-                 "mask": history["mask"], "time_to_now": history["time_to_now"]}
-        return self._target_side(dict(history), batch, training=False)

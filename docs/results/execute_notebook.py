@@ -9,15 +9,40 @@ Usage (from the repository root)::
 Each ``KEY=VALUE`` replaces a parameter of the notebook's parameters cell (VALUE as Python
 source, as it will read in the cell). The notebook runs in its own folder through
 Recommenders' ``notebook_utils.execute_notebook`` (as the notebook tests do) and is written
-back only when every cell has run.
+back only when every cell has run. TensorFlow's C++ start-up lines on stderr (no CUDA
+driver, absl's "before InitializeLog" notice) are machine noise and are left out of the saved
+outputs; every other output is kept as it came.
 """
 
 import argparse
 import ast
 import os
+import re
 import sys
 import tempfile
 import time
+
+# A line of TensorFlow's C++ logging (glog/absl format) or absl's pre-init notice.
+NATIVE_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
+
+
+def without_native_logs(path):
+    """Drop TensorFlow's C++ log lines from the stderr outputs of a notebook file."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        outputs = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = output["text"].splitlines(keepends=True)
+                output["text"] = "".join(line for line in lines if not NATIVE_LOG.match(line))
+                if not output["text"].strip():
+                    continue
+            outputs.append(output)
+        if cell.cell_type == "code":
+            cell.outputs = outputs
+    nbformat.write(notebook, path)
 
 
 def parameter(text):
@@ -44,12 +69,12 @@ def main(argv=None):
     folder = os.path.dirname(notebook)
     start = time.time()
     os.chdir(folder)  # the notebooks read ../hparams and ../data
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no C++ start-up logs in the outputs
     fd, output = tempfile.mkstemp(suffix=".ipynb", dir=folder, prefix=".executing-")
     os.close(fd)
     try:
         execute_notebook(notebook, output, parameters=dict(args.parameters),
                          timeout=args.timeout)
+        without_native_logs(output)
         os.chmod(output, 0o644)  # mkstemp's file is private
         os.replace(output, notebook)
     finally:

@@ -182,38 +182,91 @@ class InterestFusion(keras.layers.Layer):
     E_ij = softmax over j in N(i) + {i} of LeakyReLU(alpha_j + beta_j);
     h'_i = LeakyReLU(W (E X)_i + x_i). The cluster fitness score, softmax over the valid
     nodes of alpha'_i + beta'_i recomputed on h', weights the graph readout.
+    ``history_side`` is the part that does not read the target (the propagation matrix and
+    alpha), ``target_side`` the rest; ``call`` runs both.
 
     Args:
         layer_sizes, activations, enable_bn, dropout, init_value: Of both scoring MLPs
             (see ``NodeAttention``).
+        units (int): Node size D (None: from the input when the layer is built; give it to
+            call ``history_side``/``target_side`` on an unbuilt layer).
     """
 
     def __init__(self, layer_sizes=(80, 40), activations=("relu", "relu"), enable_bn=True,
-                 dropout=None, init_value=0.01, **kwargs):
+                 dropout=None, init_value=0.01, units=None, **kwargs):
         super().__init__(**kwargs)
         self.layer_sizes = list(layer_sizes)
         self.activations = list(activations)
         self.enable_bn = enable_bn
         self.dropout = list(dropout) if dropout else None
         self.init_value = init_value
+        self.units = units
         att = dict(layer_sizes=self.layer_sizes, activations=self.activations,
                    enable_bn=enable_bn, dropout=self.dropout, init_value=init_value)
         self.cluster_attention = NodeAttention(name="cluster_attention", **att)
         self.query_attention = NodeAttention(name="query_attention", **att)
+        self.aggregate = None if units is None else self._aggregate(units)
+
+    def _aggregate(self, units):
+        return keras.layers.Dense(units, use_bias=False,
+                                  kernel_initializer=tnormal(self.init_value), name="aggregate")
 
     def build(self, input_shape):
-        self.aggregate = keras.layers.Dense(int(input_shape[0][-1]), use_bias=False,
-                                               kernel_initializer=tnormal(self.init_value),
-                                               name="aggregate")
+        if self.aggregate is None:
+            self.aggregate = self._aggregate(int(input_shape[0][-1]))
         super().build(input_shape)
 
-    def _scores(self, nodes, propagation, target, training):
+    def _cluster_logit(self, nodes, propagation, training):
         centres = tf.matmul(propagation, tf.matmul(propagation, nodes))
-        return (self.cluster_attention((nodes, centres), training=training)
-                + self.query_attention((nodes, target), training=training))
+        return self.cluster_attention((nodes, centres), training=training)
+
+    def history_side(self, nodes, adjacency, training=None):
+        """What does not read the target item.
+
+        Args:
+            nodes (tf.Tensor): [B, L, D] history embeddings.
+            adjacency (tf.Tensor): [B, L, L] edge weights.
+            training (bool): Batch-norm mode.
+
+        Returns:
+            dict: ``propagation`` [B, L, L] (the normalised adjacency) and
+            ``cluster_logit`` [B, L] (alpha of the nodes).
+        """
+        propagation = normalized_adjacency(adjacency)
+        return {"propagation": propagation,
+                "cluster_logit": self._cluster_logit(nodes, propagation, training)}
+
+    def target_side(self, nodes, adjacency, shared, target, mask=None, training=None):
+        """Fuse the nodes' interests for a target item.
+
+        Args:
+            nodes (tf.Tensor): [B, L, D] history embeddings.
+            adjacency (tf.Tensor): [B, L, L] edge weights.
+            shared (dict): ``history_side`` outputs of the rows.
+            target (tf.Tensor): [B, D] target item embeddings.
+            mask (tf.Tensor): [B, L], nonzero on valid positions.
+            training (bool): Batch-norm mode.
+
+        Returns:
+            dict: ``fused`` [B, L, D], ``cluster_score`` [B, L], ``neighbour_weights``
+            [B, L, L] and ``propagation`` [B, L, L].
+        """
+        mask = tf.cast(mask, nodes.dtype)
+        propagation = shared["propagation"]
+        length = tf.shape(nodes)[1]
+        neighbours = (adjacency > 0) | (tf.eye(length, dtype=adjacency.dtype)[None] > 0)
+        logits = tf.nn.leaky_relu(shared["cluster_logit"]
+                                  + self.query_attention((nodes, target), training=training))
+        weights = masked_softmax(tf.broadcast_to(logits[:, None, :], tf.shape(adjacency)),
+                                 neighbours)
+        fused = tf.nn.leaky_relu(self.aggregate(tf.matmul(weights, nodes)) + nodes)
+        score = masked_softmax(self._cluster_logit(fused, propagation, training)
+                               + self.query_attention((fused, target), training=training), mask)
+        return {"fused": fused, "cluster_score": score, "neighbour_weights": weights,
+                "propagation": propagation}
 
     def call(self, inputs, mask=None, training=None):
-        """Fuse the nodes' interests.
+        """Fuse the nodes' interests (``history_side`` then ``target_side``).
 
         Args:
             inputs (tuple): ``(nodes [B, L, D], adjacency [B, L, L], target [B, D])``.
@@ -221,26 +274,17 @@ class InterestFusion(keras.layers.Layer):
             training (bool): Batch-norm mode.
 
         Returns:
-            dict: ``fused`` [B, L, D], ``cluster_score`` [B, L], ``neighbour_weights``
-            [B, L, L] and ``propagation`` [B, L, L] (the normalised adjacency).
+            dict: As ``target_side``.
         """
         nodes, adjacency, target = inputs
-        mask = tf.cast(mask, nodes.dtype)
-        propagation = normalized_adjacency(adjacency)
-        length = tf.shape(nodes)[1]
-        neighbours = (adjacency > 0) | (tf.eye(length, dtype=adjacency.dtype)[None] > 0)
-        logits = tf.nn.leaky_relu(self._scores(nodes, propagation, target, training))
-        weights = masked_softmax(tf.broadcast_to(logits[:, None, :], tf.shape(adjacency)),
-                                 neighbours)
-        fused = tf.nn.leaky_relu(self.aggregate(tf.matmul(weights, nodes)) + nodes)
-        score = masked_softmax(self._scores(fused, propagation, target, training), mask)
-        return {"fused": fused, "cluster_score": score, "neighbour_weights": weights,
-                "propagation": propagation}
+        return self.target_side(nodes, adjacency, self.history_side(nodes, adjacency, training),
+                                target, mask, training)
 
     def get_config(self):
         config = super().get_config()
         config.update(layer_sizes=self.layer_sizes, activations=self.activations,
-                      enable_bn=self.enable_bn, dropout=self.dropout, init_value=self.init_value)
+                      enable_bn=self.enable_bn, dropout=self.dropout, init_value=self.init_value,
+                      units=self.units)
         return config
 
 

@@ -44,10 +44,14 @@ from clsr_tf.models.surge.layers import (
 class SURGEModel(SequentialModel):
     """SURGE as a Keras model on clsr_tf's batch contract.
 
-    ``model(batch)`` returns sigmoid(logit) [B, 1]; ``forward`` returns the graph, the
-    fusion, the pooling and the prediction tensors. Training, L2 and clipping are
-    ``SequentialModel``'s; SURGE adds its pooling regularisers. Its graph pooling reads the
-    target item, so every row runs in full (no history shared across a group's rows).
+    ``model(batch)`` returns sigmoid(logit) [B, 1]; ``forward`` returns ``nodes``,
+    ``similarity``, ``adjacency``, ``propagation``, ``cluster_logit`` (what reads only the
+    history, run once per history where rows share one), ``fused``, ``cluster_score``,
+    ``neighbour_weights``, ``pooled``, ``pooled_mask``, ``assignment``,
+    ``cluster_position``, ``sequence_attention``, ``final_state``, ``readout``,
+    ``target_item_embedding``, the pooling losses, ``logit`` and ``pred``. Training, L2 and
+    clipping are ``SequentialModel``'s; SURGE adds its pooling regularisers. From the
+    query-aware fusion scores on, everything reads the target item.
 
     Args:
         hparams (HParams or dict): ``SURGE_SCHEMA`` keys plus clsr_tf keys (embedding
@@ -56,6 +60,7 @@ class SURGEModel(SequentialModel):
 
     # The float16 casts of CLSR's forward pass are not written for SURGE's graph.
     supports_mixed_precision = False
+    history_outputs = ("nodes", "adjacency", "propagation", "cluster_logit")
 
     @staticmethod
     def check_hparams(hparams):
@@ -71,7 +76,9 @@ class SURGEModel(SequentialModel):
         mlp = self.mlp_options()
         self.interest_graph = InterestGraph(hp["metric_heads"], hp["relative_threshold"],
                                             name="interest_graph")
-        self.fusion = InterestFusion(hp["att_fcn_layer_sizes"], name="interest_fusion", **mlp)
+        self.fusion = InterestFusion(hp["att_fcn_layer_sizes"], name="interest_fusion",
+                                     units=hp["item_embedding_dim"] + hp["cate_embedding_dim"],
+                                     **mlp)
         self.pooling = GraphPooling(hp["pool_length"], hp["init_value"], name="graph_pooling")
         self.sequence_attention = None
         if hp["surge_rnn"] == "augru":
@@ -80,28 +87,26 @@ class SURGEModel(SequentialModel):
         self.rnn = keras.layers.RNN(AUGRUCell(hp["hidden_size"]), name=hp["surge_rnn"])
         self.tower = MLP(hp["layer_sizes"], name="logit_fcn", **mlp)
 
-    def forward(self, batch, training=False):
-        """Run the model and return its named intermediate tensors.
-
-        Args:
-            batch (dict): Arrays of shared/DESIGN.md section 3.
-            training (bool): Training mode (batch statistics, dropout).
-
-        Returns:
-            dict: ``similarity``, ``adjacency``, ``fused``, ``cluster_score``,
-            ``neighbour_weights``, ``pooled``, ``pooled_mask``, ``assignment``,
-            ``cluster_position``, ``sequence_attention``, ``final_state``, ``readout``,
-            ``target_item_embedding``, the pooling losses, ``logit`` and ``pred``.
-        """
-        drop = lambda x: self.embedding_dropout(x, training=training)  # noqa: E731
+    def _history_side(self, batch, training):
+        """The interest graph and the cluster-aware logits (they do not read the target)."""
         mask = tf.cast(batch["mask"], tf.float32)
-        nodes = drop(tf.concat([self.item_embedding(batch["item_history"]),
-                                self.cate_embedding(batch["item_cate_history"])], -1))
-        target = drop(tf.concat([self.item_embedding(batch["items"]),
-                                 self.cate_embedding(batch["cates"])], -1))
-        out = {"target_item_embedding": target}
+        nodes = self.embedding_dropout(
+            tf.concat([self.item_embedding(batch["item_history"]),
+                       self.cate_embedding(batch["item_cate_history"])], -1), training=training)
+        out = {"nodes": nodes}
         out["similarity"], out["adjacency"] = self.interest_graph(nodes, mask=mask)
-        out.update(self.fusion((nodes, out["adjacency"], target), mask=mask, training=training))
+        out.update(self.fusion.history_side(nodes, out["adjacency"], training=training))
+        return out
+
+    def _target_side(self, out, batch, training):
+        """Fusion with the target's query-aware scores, pooling, AUGRU and tower."""
+        mask = tf.cast(batch["mask"], tf.float32)
+        target = self.embedding_dropout(
+            tf.concat([self.item_embedding(batch["items"]),
+                       self.cate_embedding(batch["cates"])], -1), training=training)
+        out["target_item_embedding"] = target
+        out.update(self.fusion.target_side(out["nodes"], out["adjacency"], out, target,
+                                           mask=mask, training=training))
         out["readout"] = tf.reduce_sum(out["fused"] * out["cluster_score"][:, :, None], 1)
         out.update(self.pooling((out["fused"], out["propagation"], out["adjacency"]),
                                 mask=mask))
