@@ -131,16 +131,7 @@ class CLSRModel(SequentialModel):
         return out
 
     def _target_side(self, out, batch, training):
-        """Everything that reads the target item: short-term attention, fusion, tower.
-
-        Args:
-            out (dict): ``_history_side`` outputs, one row per row of ``batch`` (updated).
-            batch (dict): ``items``, ``cates``, ``mask`` and ``time_to_now`` of the rows.
-            training (bool): Training mode.
-
-        Returns:
-            dict: ``out`` with the outputs of ``forward``.
-        """
+        """Short-term attention, fusion and tower (``SequentialModel._target_side``)."""
         hp = self.hp
         target = self.embedding_dropout(
             tf.concat([self.item_embedding(batch["items"]),
