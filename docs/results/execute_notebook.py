@@ -22,8 +22,10 @@ import sys
 import tempfile
 import time
 
-# A line of TensorFlow's C++ logging (glog/absl format) or absl's pre-init notice.
-NATIVE_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
+# A line of TensorFlow's C++ logging (glog/absl format, with the second line of its CPU
+# notice) or absl's pre-init notice.
+NATIVE_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl"
+                        r"|To enable the following instructions: )")
 
 
 def without_native_logs(path):
