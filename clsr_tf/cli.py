@@ -1,8 +1,10 @@
 """What clsr_tf's commands share: the hyper-parameter arguments, progress verbosity, quiet
 TensorFlow start-up, and the exit status (0 success, 1 failure, 2 bad input with one line
-naming the problem, or its traceback with ``--debug``; 130 on Ctrl-C)."""
+naming the problem, or its traceback with ``--debug``; 130 on Ctrl-C). A full disk is a
+failure (1) told in one line, not a traceback."""
 
 import contextlib
+import errno
 import os
 import sys
 
@@ -10,12 +12,30 @@ from clsr_tf.data.errors import DataFormatError
 from clsr_tf.hparams import HParamsError
 from clsr_tf.run_folder import RunFolderError
 
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 # Errors that mean the user's input is wrong (a hyper-parameter, a data file, a path or an
 # output folder).
 BAD_INPUT = (HParamsError, DataFormatError, RunFolderError, FileNotFoundError,
              NotADirectoryError, IsADirectoryError, PermissionError)
+# The OS's words for a full disk or quota, which TensorFlow's own errors carry too.
+DISK_FULL = "No space left on device"
+
+
+def disk_full(err):
+    """Whether an exception says the disk (or the user's quota) is full.
+
+    Args:
+        err (BaseException): The exception.
+
+    Returns:
+        bool: True for ``OSError`` ENOSPC/EDQUOT and for errors (TensorFlow's) whose message
+        holds the OS's "No space left on device".
+    """
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return DISK_FULL in str(err)
 
 
 def add_hparams_arguments(parser, training=False, trained=False, set_help=None):
@@ -97,8 +117,8 @@ def run_command(run, args, bad_input=(), interrupted="interrupted"):
         interrupted (str): The line shown on Ctrl-C.
 
     Returns:
-        int: ``run``'s status (0 for None), 2 on bad input (the message goes to stderr), or
-        130 on Ctrl-C.
+        int: ``run``'s status (0 for None), 2 on bad input (the message goes to stderr), 1
+        on a full disk (one line), or 130 on Ctrl-C.
     """
     try:
         return run(args) or 0
@@ -112,6 +132,15 @@ def run_command(run, args, bad_input=(), interrupted="interrupted"):
             raise
         print(interrupted, file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as err:
+        if getattr(args, "debug", False) or not disk_full(err):
+            raise
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"error: {where}no space left on device; the files written before are whole "
+              "(every output is written to a temporary and renamed), the temporaries are "
+              f"swept at the next start; free some space and run the command again "
+              f"({type(err).__name__})", file=sys.stderr)
+        return EXIT_FAILED
 
 
 @contextlib.contextmanager

@@ -7,7 +7,9 @@ user sees, and checks that nothing was half-written or left behind. The hyper-pa
 folder rows fail before any training; the others share one 1-epoch run.
 """
 
+import argparse
 import contextlib
+import errno
 import io
 import json
 import os
@@ -19,7 +21,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from clsr_tf import compare, study, train
+from clsr_tf import cli, compare, study, train
 from clsr_tf.files import TMP_PATTERN, write_atomic
 from clsr_tf.hparams import SCHEMA, HParamsError, ListOf, parse_overrides
 from clsr_tf.models.surge import SURGE_SCHEMA, surge_hparams
@@ -401,3 +403,25 @@ def test_compare_gives_clsr_an_error_row_when_only_its_own_rules_break(data_dir,
     status = pd.read_csv(out / "comparison.csv")["status"][0]
     assert "HParamsError" in status and "'hidden_size' (4) must be equal" in status
     assert not leftovers(out)
+
+
+@pytest.mark.parametrize("error, where", [
+    (OSError(errno.ENOSPC, "No space left on device", "/out/metrics.json"),
+     "/out/metrics.json: "),
+    (tf.errors.ResourceExhaustedError(None, None, "/out/ckpt-3_temp; No space left on device"),
+     ""),
+])
+def test_a_full_disk_exits_1_in_one_line(error, where, capsys):
+    def run(args):
+        raise error
+
+    args = argparse.Namespace(debug=False)
+    assert cli.run_command(run, args) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {where}no space left on device; the files written before "
+                          "are whole") and err.count("\n") == 1
+    with pytest.raises(type(error)):
+        cli.run_command(run, argparse.Namespace(debug=True))
+    other = OSError(errno.EIO, "Input/output error")
+    with pytest.raises(OSError, match="Input/output"):  # other failures keep their traceback
+        cli.run_command(lambda args: (_ for _ in ()).throw(other), args)
