@@ -47,7 +47,7 @@ class RunFolderError(ValueError):
     writable)."""
 
 
-def canonical(values):
+def _canonical(values):
     """JSON-normal form of hyper-parameters (tuples -> lists; other types -> str)."""
     return json.loads(json.dumps(values, default=str, sort_keys=True))
 
@@ -85,7 +85,7 @@ def record_hparams(folder, hp):
         hp (dict): Hyper-parameters.
     """
     write_atomic(os.path.join(folder, HPARAMS_FILE),
-                 json.dumps(canonical(hp), indent=2, sort_keys=True))
+                 json.dumps(_canonical(hp), indent=2, sort_keys=True))
 
 
 def differing_keys(recorded, current, may_change=RESUMABLE_KEYS):
@@ -100,31 +100,38 @@ def differing_keys(recorded, current, may_change=RESUMABLE_KEYS):
         list: (key, recorded value, current value), for keys outside ``may_change``
         and ``IGNORED_KEYS``; a key missing on one side has the value None there.
     """
-    recorded, current = canonical(recorded), canonical(current)
+    recorded, current = _canonical(recorded), _canonical(current)
     return [(key, recorded.get(key), current.get(key))
             for key in sorted(set(recorded) | set(current), key=str)
             if key not in may_change | IGNORED_KEYS and recorded.get(key) != current.get(key)]
 
 
-def check_continuation(folder, hp, how):
-    """Refuse to continue the run in ``folder`` with other hyper-parameters.
+def check_continuation(folder, hp, how, finished=False):
+    """Refuse to continue (or, ``finished``, to reuse) the run in ``folder`` with other
+    hyper-parameters.
 
     Args:
         folder (str): The run folder.
         hp (dict): The hyper-parameters of the continuation.
         how (str): What to do instead, appended to the error (e.g. ``pass --overwrite``).
+        finished (bool): The run has finished and is to be read back: every key must match
+            (a folder without ``hparams.json`` matches nothing), not only those outside
+            ``RESUMABLE_KEYS``.
 
     Raises:
-        RunFolderError: The recorded hyper-parameters differ outside ``RESUMABLE_KEYS``.
+        RunFolderError: The recorded hyper-parameters differ where they must not.
     """
     recorded = recorded_hparams(folder)
-    changed = differing_keys(recorded, hp) if recorded is not None else []
+    if recorded is None and not finished:
+        return
+    changed = differing_keys(recorded or {}, hp, frozenset() if finished else RESUMABLE_KEYS)
     if changed:
         listed = ", ".join(f"{key} {old!r} (now {new!r})" for key, old, new in changed)
+        rule = ("it has finished, so none may differ" if finished else
+                f"only {', '.join(sorted(RESUMABLE_KEYS))} may change when it continues")
         raise RunFolderError(
             f"{folder}: the run there was trained with other hyper-parameters: {listed}; "
-            f"only {', '.join(sorted(RESUMABLE_KEYS))} may change when it "
-            f"continues; {how}")
+            f"{rule}; {how}")
 
 
 class RunFolder:

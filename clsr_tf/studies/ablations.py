@@ -22,13 +22,7 @@ from clsr_tf.datasets import data_path
 from clsr_tf.evaluation import metrics_json
 from clsr_tf.files import write_atomic
 from clsr_tf.hparams import as_dict
-from clsr_tf.run_folder import (
-    RunFolderError,
-    check_continuation,
-    differing_keys,
-    record_hparams,
-    recorded_hparams,
-)
+from clsr_tf.run_folder import check_continuation, record_hparams
 from clsr_tf.studies.common import train_model
 
 BETAS = (0.01, 0.05, 0.1, 0.5, 1.0)
@@ -107,16 +101,12 @@ def _row_result(row_hp, loader, verbose, row_dir):
     """
     path = os.path.join(row_dir, RESULT_FILE) if row_dir else None
     resume = bool(row_dir) and os.path.isdir(row_dir)
-    if resume and os.path.exists(path):
-        changed = differing_keys(recorded_hparams(row_dir) or {}, row_hp, frozenset())
-        if not changed:
+    if resume:  # read back when finished, else continued (killed before its test)
+        finished = os.path.exists(path)
+        check_continuation(row_dir, row_hp, "remove it or pick another --output-dir", finished)
+        if finished:
             with open(path, encoding="utf-8") as f:
                 return json.load(f)
-        listed = ", ".join(f"{key} {old!r} (now {new!r})" for key, old, new in changed)
-        raise RunFolderError(f"{row_dir}: holds this row trained with other hyper-parameters: "
-                             f"{listed}; remove it or pick another --output-dir")
-    if resume:  # killed before its test: continue it
-        check_continuation(row_dir, row_hp, "remove it or pick another --output-dir")
     if row_dir:
         os.makedirs(row_dir, exist_ok=True)
         record_hparams(row_dir, row_hp)
