@@ -42,7 +42,7 @@ MODELS = ("clsr", "sli_rec", "surge", "gru", "caser", "a2svd", "nextitnet", "sum
 EXIT_MODEL_FAILED = 1
 NOT_RUN = "not run yet"  # status of a model none of whose runs has finished
 # Runner output lines echoed while a subprocess trains.
-_ECHO = ("epoch", "early stop", "best epoch")
+_ECHO = ("epoch", "early stop", "best epoch", "full ranking")
 
 
 def build_parser():
@@ -178,6 +178,14 @@ def metric_columns(pairwise_metrics):
     return ["auc", "gauc", "mean_mrr"] + [f"ndcg@{k}" for k in ks]
 
 
+def _full_ranking_problem(result):
+    """Why a run has no full-ranking metrics (its failure or its scoring's), or None."""
+    if result["status"] != "ok":
+        return result["status"]
+    full = result.get("test_full", {})
+    return None if "mrr" in full else f"full ranking {full.get('status', 'not run')}"
+
+
 def full_ranking_columns(ks):
     """The metric columns of the full-ranking table.
 
@@ -244,8 +252,7 @@ class Comparison:
         seeds (list): Run every model once per seed (None: once, with the YAML's seed).
         first_seed_only (list): Models that run with the first seed only.
         protocol (str): ``sampled``, ``full`` or ``both``: with full ranking, each result
-            of CLSR and SURGE holds ``test_full`` (``run_eval_full``); a baseline's says why
-            it is not offered.
+            holds ``test_full`` (the full-ranking metrics, or why scoring failed).
         origins (dict): key of ``overrides`` (or ``epochs``, ``data_dir``) -> where it came
             from (e.g. ``--set k=v``), named in errors.
 
@@ -343,7 +350,7 @@ class Comparison:
         hp.update(own)
         return hp
 
-    def _run_subprocess(self, name, hp, model_dir, seed, resume):
+    def _run_subprocess(self, name, hp, model_dir, seed, resume, task="train"):
         from clsr_tf.datasets import data_path
 
         path = lambda key: data_path(self.hp, key)  # noqa: E731
@@ -352,10 +359,13 @@ class Comparison:
                   "test_file": path("test_file"), "valid_num_ngs": self.hp["valid_num_ngs"],
                   "test_num_ngs": self.hp["test_num_ngs"],
                   "eval_min_seq_length": self.hp["min_seq_length"], "eval_metric": "gauc",
-                  "model_dir": os.path.abspath(model_dir)}
-        config_path = os.path.join(model_dir, "runner_config.json")
-        out_path = os.path.join(model_dir, "runner_result.json")
-        log_path = os.path.join(model_dir, "runner.log")
+                  "model_dir": os.path.abspath(model_dir), "task": task}
+        stem = "runner"
+        if task == "full_ranking":
+            config["data_hparams"], stem = dict(self.hp), "full_ranking"
+        config_path = os.path.join(model_dir, f"{stem}_config.json")
+        out_path = os.path.join(model_dir, f"{stem}_result.json")
+        log_path = os.path.join(model_dir, f"{stem}.log")
         write_atomic(config_path, json.dumps(config, indent=2))
         env = baseline_environment()
         command = [self.baselines_python, "-m", "clsr_tf.baselines.recommenders_runner",
@@ -430,11 +440,13 @@ class Comparison:
         return result
 
     def _add_full_ranking(self, name, seed, result):
-        """Give a successful result without ``test_full`` its full-ranking metrics.
+        """Give a successful result without full-ranking metrics its ``test_full``.
 
-        CLSR and SURGE are scored from the run's best weights (no training, so a finished
-        sampled-only campaign gains the second protocol); a Recommenders baseline's entry
-        says why it is not offered.
+        Every model is scored from the run's best weights (no training, so a finished
+        sampled-only campaign gains the second protocol): CLSR and SURGE through
+        ``run_eval_full``, a Recommenders baseline through its own ``eval`` on the explicit
+        candidate lines, in a subprocess (``recommenders_runner.full_ranking``). A failed
+        scoring is recorded in ``test_full["status"]`` and tried again by the next run.
 
         Args:
             name (str): Model name.
@@ -444,15 +456,20 @@ class Comparison:
         Returns:
             bool: Whether ``result`` changed.
         """
-        from clsr_tf.baselines.runner import FULL_RANKING_NOT_OFFERED, full_ranking_of_run
+        from clsr_tf.baselines.runner import full_ranking_of_run
 
-        if self.protocol == "sampled" or "test_full" in result or result["status"] != "ok":
+        if (self.protocol == "sampled" or result["status"] != "ok"
+                or "mrr" in result.get("test_full", {})):
             return False
+        folder = self.run_dir(name, seed)
+        seed = self.hp["seed"] if seed is None else seed
         if name in IN_PROCESS:
-            hp = dict(self.model_hparams(name), seed=self.hp["seed"] if seed is None else seed)
-            result["test_full"] = full_ranking_of_run(name, hp, self.run_dir(name, seed))
+            hp = dict(self.model_hparams(name), seed=seed)
+            result["test_full"] = full_ranking_of_run(name, hp, folder)
         else:
-            result["test_full"] = {"status": "not offered", "reason": FULL_RANKING_NOT_OFFERED}
+            out = self._run_subprocess(name, self.model_hparams(name), folder, seed, False,
+                                       task="full_ranking")
+            result["test_full"] = out.get("test_full") or {"status": out["status"]}
         return True
 
     # ---- all models --------------------------------------------------------------------
@@ -510,7 +527,9 @@ class Comparison:
                 with open(path) as f:
                     result = dict(json.load(f), seed=seed)
                 if self._add_full_ranking(name, seed, result):
-                    print(f"== {label}: full ranking scored from its best weights", flush=True)
+                    problem = _full_ranking_problem(result)
+                    print(f"== {label}: " + (problem or "full ranking scored from its best "
+                                             "weights"), flush=True)
                     write_atomic(path, metrics_json(result))
                 results.append(result)
                 continue
@@ -657,7 +676,7 @@ class Comparison:
             pandas.DataFrame: ``model``, ``runs`` (with full-ranking metrics), each metric
             (``recall@K``, ``ndcg@K``, ``mrr``) and its ``<metric>_std`` (sample std, NaN
             for one run), ``positives``, ``candidates``, ``seconds`` (mean scoring time)
-            and ``status`` (``ok``, ``not offered: <why>`` or the failed runs).
+            and ``status`` (``ok``, or the failed runs and scorings).
         """
         from clsr_tf.ranking import DEFAULT_KS
 
@@ -671,12 +690,9 @@ class Comparison:
                 row[column], row[f"{column}_std"] = mean_and_std([m[column] for m in scored])
             for key in ("positives", "candidates", "seconds"):
                 row[key] = float(np.mean([m[key] for m in scored])) if scored else np.nan
-            reasons = {r["test_full"]["reason"] for r in runs
-                       if r.get("test_full", {}).get("status") == "not offered"}
-            failed = [f"seed {r['seed']}: {r['status']}" if r.get("seed") is not None
-                      else r["status"] for r in runs if r["status"] != "ok"]
-            row["status"] = ("; ".join([f"not offered: {w}" for w in reasons] + failed)
-                             or ("ok" if runs else NOT_RUN))
+            failed = [(f"seed {r['seed']}: " if r.get("seed") is not None else "") + problem
+                      for r in runs if (problem := _full_ranking_problem(r))]
+            row["status"] = "; ".join(failed) or ("ok" if runs else NOT_RUN)
             rows.append(row)
         return pd.DataFrame(rows)
 

@@ -454,38 +454,32 @@ def evaluate_full(ranker, batches, catalogue, exclude_history=True, ks=DEFAULT_K
     return out
 
 
-def write_candidate_lines(infile, outfile, catalogue, exclude_history=True, max_seq_length=None,
-                          limit=None):
-    """The full-ranking protocol as explicit lines, for models scored line by line.
+def candidate_groups(infile, catalogue, exclude_history=True, max_seq_length=None):
+    """The full-ranking protocol as explicit lines, one group per positive of a file.
 
-    For each positive line of ``infile``: the line itself (label 1) followed by one line
-    (label 0) per other catalogue item, same user, time and history; with
-    ``exclude_history`` the items of the line's history are left out. Scoring the file and
-    ``ranks_of_lines`` give the ranks ``evaluate_full`` computes.
+    A group is the positive line itself (label 1) followed by one line (label 0) per other
+    catalogue item, same user, time and history; with ``exclude_history`` the items of the
+    line's history are left out. Scoring the groups and ``ranks_of_lines`` give the ranks
+    ``evaluate_full`` computes.
 
     Args:
-        infile (str): A Recommenders sequential file.
-        outfile (str): Output file (written atomically).
+        infile (str): A Recommenders sequential file (its label-1 lines are used).
         catalogue (Catalogue): Candidates, with ``item_names`` and ``cate_names``.
         exclude_history (bool): Leave out history items.
         max_seq_length (int): Exclude only the last ``max_seq_length`` history entries (the
             ones the model reads, as ``evaluate_full`` does); None: the whole history.
-        limit (int): Most positives written (None: all).
 
-    Returns:
-        int: Positives written (groups).
+    Yields:
+        str: The lines of one group, newline-terminated.
     """
-    from clsr_tf.files import atomic_file
-
     if catalogue.item_names is None or catalogue.cate_names is None:
         raise ValueError("candidate lines need a catalogue with item and category names")
     names = catalogue.ids
     cate_names = catalogue.cate_names[catalogue.cates]
-    groups = 0
-    with open(infile) as src, atomic_file(outfile) as dst:
+    with open(infile) as src:
         for line in src:
             fields = line.rstrip("\n").split("\t")
-            if fields[0] != "1" or (limit is not None and groups >= limit):
+            if fields[0] != "1":
                 continue
             keep = names != fields[2]
             if exclude_history:
@@ -493,9 +487,34 @@ def write_candidate_lines(infile, outfile, catalogue, exclude_history=True, max_
                 keep &= ~np.isin(names, history[-max_seq_length:] if max_seq_length
                                  else history)
             tail = "\t".join(fields[4:])
-            dst.write(line if line.endswith("\n") else line + "\n")
-            dst.write("".join(f"0\t{fields[1]}\t{item}\t{cate}\t{tail}\n"
-                              for item, cate in zip(names[keep], cate_names[keep])))
+            yield (line if line.endswith("\n") else line + "\n") + "".join(
+                f"0\t{fields[1]}\t{item}\t{cate}\t{tail}\n"
+                for item, cate in zip(names[keep], cate_names[keep]))
+
+
+def write_candidate_lines(infile, outfile, catalogue, exclude_history=True, max_seq_length=None,
+                          limit=None):
+    """Write ``candidate_groups`` to a file, for models scored line by line.
+
+    Args:
+        infile (str): A Recommenders sequential file.
+        outfile (str): Output file (written atomically).
+        catalogue (Catalogue): Candidates, with ``item_names`` and ``cate_names``.
+        exclude_history (bool): Leave out history items.
+        max_seq_length (int): See ``candidate_groups``.
+        limit (int): Most positives written (None: all).
+
+    Returns:
+        int: Positives written (groups).
+    """
+    from clsr_tf.files import atomic_file
+
+    groups = 0
+    with atomic_file(outfile) as dst:
+        for group in candidate_groups(infile, catalogue, exclude_history, max_seq_length):
+            if limit is not None and groups >= limit:
+                break
+            dst.write(group)
             groups += 1
     return groups
 

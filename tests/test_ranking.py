@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -140,6 +141,43 @@ def test_run_eval_full_matches_the_scored_candidate_lines(setup, tmp_path):
         assert got[key] == pytest.approx(expected[key], abs=1e-6)
     protocols = model.evaluate_protocols(test, 99, "both")
     assert set(protocols) == {"sampled", "full"} and "gauc" in protocols["sampled"]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100_000])
+def test_the_baselines_chunked_full_ranking_equals_run_eval_full(setup, tmp_path, monkeypatch,
+                                                                   chunk):
+    """A Recommenders baseline's full ranking (``recommenders_runner.full_ranking``) scores
+    the candidate lines a chunk of positives at a time. With CLSR's ``score`` in place of the
+    baseline's ``eval``, it gives ``run_eval_full``'s metrics whatever the chunk, each chunk
+    under a file name of its own (the iterator caches files by name), and leaves neither the
+    chunk files nor their parsed lines behind."""
+    from clsr_tf.baselines import recommenders_runner as runner
+
+    data, model = setup
+    test = os.path.join(data, "test_data")
+    baseline = types.SimpleNamespace(iterator=types.SimpleNamespace(iter_data={}))
+    seen = []
+
+    def score_file(scored_by, filename, min_seq_length, empty_ok=False):
+        assert scored_by is baseline and filename not in seen and empty_ok
+        seen.append(filename)
+        baseline.iterator.iter_data[filename] = "parsed lines"
+        scores = model.score(filename)
+        return {"users": scores["users"], "labels": scores["labels"], "preds": scores["pred"]}
+
+    monkeypatch.setattr(runner, "score_file", score_file)
+    # The configuration as the comparison passes it: through JSON.
+    config = json.loads(json.dumps({"test_file": test, "model_dir": str(tmp_path),
+                                    "eval_min_seq_length": model.hp["min_seq_length"],
+                                    "data_hparams": as_dict(model.hp)}))
+    got = runner.full_ranking(baseline, config, chunk=chunk)
+    expected = model.run_eval_full(test, exclude_history=True)
+    for key in ("recall@5", "ndcg@10", "recall@20", "mrr", "positives", "candidates",
+                "skipped"):
+        assert got[key] == pytest.approx(expected[key], abs=1e-6), key
+    assert expected["positives"] > 7
+    assert len(seen) == -(-expected["positives"] // chunk)
+    assert baseline.iterator.iter_data == {} and os.listdir(tmp_path) == []
 
 
 def test_raw_requests_reproduce_the_loader(setup, tmp_path):

@@ -12,10 +12,13 @@ each epoch the validation file is scored through the model's ``eval`` and
 ``clsr_tf.evaluation.evaluate``, and the best epoch by the paper's GAUC is kept (a TF1
 checkpoint) and scores the test file. Valid and test lines are read with the data set's
 ``min_seq_length`` whatever the model trains with, so every model scores the same lines.
+With ``"task": "full_ranking"`` the runner instead restores a finished run's best epoch and
+ranks each test positive against the whole catalogue through the same ``eval``.
 """
 
 import argparse
 import importlib
+import itertools
 import json
 import os
 import random
@@ -29,6 +32,9 @@ from clsr_tf.baselines import RECOMMENDERS_MODELS
 from clsr_tf.files import write_atomic
 from clsr_tf.significance import SCORES_FILE, save_scores
 
+# Test positives whose candidate lines are scored together in full ranking: with MovieLens'
+# 2,245 items about 72k lines, which Recommenders' iterator parses into Python lists whole.
+FULL_RANKING_CHUNK = 32
 # Keys of the shared hparams that every baseline takes over (same data, same protocol).
 PROTOCOL_KEYS = ("max_seq_length", "batch_size", "train_num_ngs", "epochs", "EARLY_STOP",
                  "metrics", "pairwise_metrics")
@@ -128,13 +134,14 @@ def count_parameters(model):
     return int(sum(np.prod(v.shape.as_list()) for v in variables))
 
 
-def score_file(model, filename, min_seq_length):
+def score_file(model, filename, min_seq_length, empty_ok=False):
     """Score every line of a file with the model's ``eval``.
 
     Args:
         model (SequentialBaseModel): A built model.
         filename (str): A Recommenders sequential file.
         min_seq_length (int): Lines with shorter histories are skipped.
+        empty_ok (bool): Return empty arrays when no line is left (else ValueError).
 
     Returns:
         dict: ``users``, ``labels``, ``preds`` as 1-D numpy arrays.
@@ -148,9 +155,9 @@ def score_file(model, filename, min_seq_length):
         preds, labels = model.eval(model.sess, feed)
         for key, value in (("users", users), ("labels", labels), ("preds", preds)):
             parts[key].append(np.asarray(value).ravel())
-    if not parts["preds"]:
+    if not parts["preds"] and not empty_ok:
         raise ValueError(f"{filename}: no lines to score")
-    return {k: np.concatenate(v) for k, v in parts.items()}
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
 
 
 def evaluate_file(model, config, split):
@@ -172,6 +179,69 @@ def evaluate_file(model, config, split):
                     hp.metrics, hp.pairwise_metrics), s
 
 
+def best_model_path(config):
+    """The TF1 checkpoint prefix of a run's best epoch."""
+    return os.path.join(config["model_dir"], "best_model", "model")
+
+
+def full_ranking(model, config, chunk=FULL_RANKING_CHUNK):
+    """The full-ranking protocol through the model's ``eval``, as CLSR's ``run_eval_full``.
+
+    Each test positive is scored against every other catalogue item, its history's items
+    left out (``clsr_tf.ranking.candidate_groups``), ``chunk`` positives at a time: each chunk
+    is a file of its own (the iterator keeps every file it has parsed, by name), dropped from
+    the iterator and removed once scored, so memory and disk stay bounded.
+
+    Args:
+        model (SequentialBaseModel): A trained model.
+        config (dict): The run configuration, with ``data_hparams`` (the data set's
+            validated clsr_tf hyper-parameters: vocabularies, files, ``max_seq_length``).
+        chunk (int): Positives scored together.
+
+    Returns:
+        dict: ``full_ranking_metrics`` plus ``skipped`` (positives whose item the vocabulary
+        does not know) and ``seconds``.
+    """
+    from clsr_tf.ranking import Catalogue, candidate_groups, full_ranking_metrics, ranks_of_lines
+
+    start = time.time()
+    data_hp = config["data_hparams"]
+    catalogue = Catalogue.from_data(data_hp)
+    with open(config["test_file"]) as f:
+        total = sum(line.startswith("1\t") for line in f)
+    skipped = 0
+
+    def known_groups():
+        nonlocal skipped
+        for group in candidate_groups(config["test_file"], catalogue, exclude_history=True,
+                                      max_seq_length=data_hp["max_seq_length"]):
+            if catalogue.item_vocab.get(group.split("\t", 3)[2], 0) > 0:
+                yield group
+            else:  # evaluate_full skips these too
+                skipped += 1
+
+    groups, ranks, done, reported = known_groups(), [], 0, 0
+    path = os.path.join(config["model_dir"], "full_ranking_{}.lines")
+    # Lists of `chunk` groups until the generator is exhausted (then [] ends the loop).
+    for part, batch in enumerate(iter(lambda: list(itertools.islice(groups, chunk)), [])):
+        filename = path.format(part)
+        with open(filename, "w") as f:
+            f.writelines(batch)
+        try:
+            scores = score_file(model, filename, config["eval_min_seq_length"], empty_ok=True)
+        finally:
+            model.iterator.iter_data.pop(filename, None)
+            os.remove(filename)
+        ranks.append(ranks_of_lines(scores["labels"], scores["preds"]))
+        done += len(batch)
+        if (done + skipped) * 10 // total > reported:  # every tenth of the positives
+            reported = (done + skipped) * 10 // total
+            print(f"full ranking: {done + skipped} of {total} positives "
+                  f"({time.time() - start:.0f} s)", flush=True)
+    out = full_ranking_metrics(np.concatenate(ranks) if ranks else [], len(catalogue))
+    return dict(out, skipped=skipped, seconds=round(time.time() - start, 1))
+
+
 def train(model, config):
     """Train epoch by epoch with early stopping on valid GAUC; restore the best epoch.
 
@@ -190,7 +260,7 @@ def train(model, config):
     """
     hp, seed = model.hparams, config["seed"]
     best, best_epoch, history = -np.inf, 0, []
-    best_path = os.path.join(config["model_dir"], "best_model", "model")
+    best_path = best_model_path(config)
     last_path = os.path.join(config["model_dir"], "last", "model")
     state_path = os.path.join(config["model_dir"], "last", "state.json")
     for path in (best_path, last_path):
@@ -244,10 +314,13 @@ def run(config):
     Args:
         config (dict): ``model``, ``hparams`` (flat Recommenders hparams), ``seed``,
             ``train_file``/``valid_file``/``test_file``, ``valid_num_ngs``/``test_num_ngs``,
-            ``eval_min_seq_length``, ``eval_metric`` and ``model_dir``.
+            ``eval_min_seq_length``, ``eval_metric`` and ``model_dir``; with ``task``
+            ``full_ranking`` (and ``data_hparams``), the finished run's best epoch is ranked
+            against the catalogue instead (``full_ranking``).
 
     Returns:
-        dict: The result (status, valid and test metrics, timings, parameter count).
+        dict: The result (status, valid and test metrics, timings, parameter count), or
+        ``status`` and ``test_full`` for ``full_ranking``.
     """
     from recommenders.models.deeprec.deeprec_utils import prepare_hparams
 
@@ -257,6 +330,10 @@ def run(config):
     model_cls, iterator_cls = load_classes(config["model"])
     start = time.time()
     model = model_cls(hparams, seeded(iterator_cls, config["seed"]), seed=config["seed"])
+    if config.get("task") == "full_ranking":
+        model.load_model(best_model_path(config))
+        return {"model": config["model"], "status": "ok",
+                "test_full": full_ranking(model, config)}
     history, best_epoch = train(model, config)
     elapsed = time.time() - start
     test, scores = evaluate_file(model, config, "test")

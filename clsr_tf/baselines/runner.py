@@ -30,15 +30,6 @@ def count_parameters(model):
     return int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
 
-# Why the full-ranking protocol is not offered for the Recommenders baselines (subprocesses).
-FULL_RANKING_NOT_OFFERED = (
-    "full ranking is offered for CLSR and SURGE only: for a Recommenders baseline it means "
-    "scoring one line per (test positive, catalogue item) through its predict "
-    "(clsr_tf.ranking.write_candidate_lines), about 1.8M lines of 50-item histories for "
-    "MovieLens (812 positives x 2245 items), which Recommenders' SequentialIterator parses "
-    "into Python lists whole; NextItNet also needs its own data layout")
-
-
 def run_in_process(name, hp, output_dir, loader="fast", verbose=0, resume=False,
                    protocol="sampled"):
     """Train, select the best epoch on valid GAUC and evaluate the test file.
