@@ -66,11 +66,16 @@ def build_parser():
                                         "name>)")
     p.add_argument("--baseline-hparams",
                    help="folder of the baselines' YAMLs (default: baselines/ next to --hparams)")
-    p.add_argument("--force", action="store_true",
-                   help="rerun the models whose result.json exists")
+    rerun = p.add_mutually_exclusive_group()
+    rerun.add_argument("--force", action="store_true",
+                       help="rerun the models whose result.json exists")
+    rerun.add_argument("--tables-only", action="store_true",
+                       help="train and score nothing: write the tables of the runs that "
+                            "have finished in --output-dir (marked in progress if some have "
+                            "not)")
     p.add_argument("--protocol", choices=("sampled", "full", "both"), default="sampled",
                    help="test protocol: sampled negatives (comparison.md), or also full "
-                        "ranking against the whole catalogue (CLSR and SURGE, "
+                        "ranking against the whole catalogue (every model, "
                         "comparison_full.md; a finished run is scored from its best weights "
                         "without training again); full and both give both (default: sampled)")
     p.add_argument("--seeds", type=seed_list, metavar="S1,S2,...",
@@ -473,7 +478,7 @@ class Comparison:
         return True
 
     # ---- all models --------------------------------------------------------------------
-    def run(self, force=False):
+    def run(self, force=False, tables_only=False):
         """Prepare the data, run every model (or reuse its result), write the tables.
 
         The output folder is held (``clsr_tf.run_folder.RunFolder``: one comparison at a
@@ -482,6 +487,8 @@ class Comparison:
 
         Args:
             force (bool): Rerun models whose ``result.json`` exists.
+            tables_only (bool): Train and score nothing: write the tables of the finished
+                runs (marked in progress when some are missing).
 
         Returns:
             pandas.DataFrame: One row per model (see ``table``).
@@ -491,7 +498,8 @@ class Comparison:
         """
         from clsr_tf.datasets import prepare_data
 
-        prepare_data(self.hp)
+        if not tables_only:
+            prepare_data(self.hp)
         # Seed by seed: an interrupted campaign has whole comparisons of its first seeds.
         seeds = self.seeds or [None]
         runs = [(name, seed) for seed in seeds for name in self.models
@@ -499,6 +507,8 @@ class Comparison:
         with RunFolder(self.output_dir):
             if not force:
                 self._check_kept_runs(runs)
+            if tables_only:
+                return self._write_finished_tables(runs)
             return self._run_all(runs, force)
 
     def _check_kept_runs(self, runs):
@@ -512,6 +522,18 @@ class Comparison:
             except (ValueError, OSError):  # reported in the model's row
                 continue
             check_continuation(folder, hp, "pass --force to rerun it, or another --output-dir")
+
+    def _write_finished_tables(self, runs):
+        """Write the tables of the runs of ``runs`` that have a ``result.json``."""
+        results = []
+        for name, seed in runs:
+            path = os.path.join(self.run_dir(name, seed), "result.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    results.append(dict(json.load(f), model=name, seed=seed))
+        print(f"== tables of the {len(results)} finished runs of {len(runs)}", flush=True)
+        return self._write_tables(results, None if len(results) == len(runs)
+                                  else (len(results), len(runs)))
 
     def _run_all(self, runs, force):
         """Run (or reuse) every (model, seed) of ``runs``; write the tables after each new run
@@ -837,7 +859,7 @@ def run(args):
         verbose=verbosity(args), baselines_python=args.baselines_python, seeds=args.seeds,
         protocol=args.protocol, first_seed_only=_names(args.first_seed_only),
         origins=origins)
-    table = comparison.run(force=args.force)
+    table = comparison.run(force=args.force, tables_only=args.tables_only)
     if comparison.protocol != "sampled":
         with open(os.path.join(comparison.output_dir, "comparison_full.md")) as f:
             print(f.read())

@@ -217,6 +217,16 @@ def test_first_seed_only_models_run_once_and_pair_with_that_seed(data_dir, tmp_p
     assert summary.loc["caser", "gauc_lead"] == pytest.approx(
         runs.loc[("clsr", 1), "gauc"] - runs.loc[("caser", 1), "gauc"])
     assert summary.loc["caser", "p_users"] < 0.05  # CLSR's seed-1 scores separate better
+    # --tables-only: the finished runs' tables, nothing trained, the missing run left out.
+    (tmp_path / "sli_rec" / "seed_3" / "result.json").unlink()
+    assert run_cli(data_dir, tmp_path, ["clsr", "sli_rec", "caser"], "--seeds", "1,2,3",
+                   "--first-seed-only", "caser", "--tables-only") == 0
+    assert len(calls) == 7
+    assert "**In progress**: 6 of 7 runs" in (tmp_path / "comparison.md").read_text()
+    summary = pd.read_csv(tmp_path / "comparison.csv").set_index("model")
+    assert list(summary["seeds"]) == [3, 2, 1]
+    with pytest.raises(SystemExit):
+        run_cli(data_dir, tmp_path, ["clsr"], "--tables-only", "--force")
     for argv in (["--first-seed-only", "sli_rec"], ["--seeds", "1,2", "--first-seed-only", "sum"]):
         assert run_cli(data_dir, tmp_path, ["clsr", "sli_rec"], *argv) == EXIT_BAD_INPUT
 
