@@ -180,6 +180,25 @@ def test_the_baselines_chunked_full_ranking_equals_run_eval_full(setup, tmp_path
     assert baseline.iterator.iter_data == {} and os.listdir(tmp_path) == []
 
 
+def test_the_popularity_reference_agrees_with_the_candidate_lines(setup, tmp_path):
+    """docs/results/popularity.py: both protocols of the most-popular scores; its full
+    ranking is checked against the explicit candidate lines inside the script."""
+    sys.path.insert(0, os.path.join(os.path.dirname(HPARAMS), "..", "docs", "results"))
+    try:
+        import popularity
+    finally:
+        sys.path.pop(0)
+    data, model = setup
+    out = tmp_path / "popularity.md"
+    assert popularity.main(["--hparams", HPARAMS, "--data-dir", data, "--output", str(out),
+                            *SET]) == 0
+    counts = popularity.train_counts(os.path.join(data, "train_data"))
+    full = popularity.full(model.hp, counts, model.catalogue)
+    assert full["positives"] == model.run_eval_full(os.path.join(data, "test_data"))["positives"]
+    assert 0 < full["recall@5"] <= full["recall@20"] <= 1
+    assert "| full ranking | " in out.read_text()
+
+
 def test_raw_requests_reproduce_the_loader(setup, tmp_path):
     """Unknown users/items and histories longer than max_seq_length included."""
     data, model = setup
