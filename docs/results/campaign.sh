@@ -12,8 +12,6 @@ ROOT=${1:?usage: campaign.sh RUNS_ROOT}
 # from its own YAML. Three seeds for CLSR, SURGE, SLi-Rec and GRU, the first for the others.
 BUDGET="--seeds 1,2,3 --first-seed-only caser,a2svd,nextitnet,sum --epochs 20 --set EARLY_STOP=3"
 MODELS=clsr,surge,sli_rec,gru,caser,a2svd,nextitnet,sum
-# SURGE costs several times CLSR per step (docs/results/README.md), so the other models run first
-# and their tables are complete hours before SURGE's are.
 FAST=clsr,sli_rec,gru,caser,a2svd,nextitnet,sum
 ABLATIONS=no_contrastive,alpha_0.5,no_interest_evolve,rnn_gru,rnn_lstm,attention_inner_product
 
@@ -24,12 +22,27 @@ compare() {  # DATA MODEL_LIST [extra arguments]
     --output-dir "$ROOT/$data" --quiet "$@" || echo "campaign: a model of $data failed (its row says why)"
 }
 
-# Seed 1 of every model on MovieLens first, SURGE's with both protocols: the side-by-side of
-# sampled and full-ranking metrics (issue 12) is then complete before the other seeds start.
+surge() {  # DATA [extra arguments]: SURGE alone, in a comparison folder of its own (a
+  # comparison holds its folder) whose surge/ is the campaign's, beside the other models
+  data=$1
+  shift
+  mkdir -p "$ROOT/$data/surge" "$ROOT/${data}_surge"
+  [ -L "$ROOT/${data}_surge/surge" ] || ln -s "../$data/surge" "$ROOT/${data}_surge/surge"
+  python -m clsr_tf.compare --hparams hparams/$data.yaml --models surge --seeds 1,2,3 \
+    --epochs 20 --set EARLY_STOP=3 --output-dir "$ROOT/${data}_surge" --quiet "$@" \
+    || echo "campaign: SURGE on $data failed (its row says why)"
+}
+
+# Each training process keeps about one core busy, so SURGE (several times CLSR's cost per
+# step) trains beside the others: seed 1 on MovieLens with both protocols first (issue 12's
+# side-by-side), then its other seeds, then the synthetic set.
+(surge movielens --seeds 1 --protocol both; surge movielens --protocol both; surge synthetic) &
+SURGE_CHAIN=$!
+# Seed 1 of every other model on MovieLens, then their full ranking, then the other seeds.
 compare movielens $FAST --seeds 1
-compare movielens $MODELS --seeds 1 --protocol both
+compare movielens $FAST --seeds 1 --protocol both
 compare movielens $FAST
-compare synthetic $MODELS
+compare synthetic $FAST
 # Disentanglement studies (paper 4.2-4.3) on the three converged CLSR models of MovieLens.
 for STUDY in shuffle truncate one_side fusion_weight; do
   python -m clsr_tf.study $STUDY --hparams hparams/movielens.yaml --seeds 1,2,3 \
@@ -45,6 +58,8 @@ ablations() {  # DATA
 }
 ablations synthetic
 ablations movielens
-compare movielens $MODELS
-# The second protocol on the converged CLSR and SURGE models (from their best weights).
+wait $SURGE_CHAIN
+# The tables of every model together, with the full ranking of every converged model (from
+# its best weights; nothing trains again).
 compare movielens $MODELS --protocol both
+compare synthetic $MODELS

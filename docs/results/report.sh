@@ -1,0 +1,25 @@
+#!/bin/sh
+# The tables of a campaign's finished runs so far, into docs/results/DATA/ (nothing trains):
+# every model's run folders, SURGE's included (campaign.sh trains it in a folder of its own),
+# are linked into RUNS_ROOT/DATA_report, whose tables `compare --tables-only` writes and
+# collect.py copies with their provenance. Safe while the campaign runs.
+#
+# Usage: sh PATH/TO/docs/results/report.sh RUNS_ROOT DATA
+# from the checkout the campaign runs in (its data and code); the tables go to the
+# docs/results/ beside this script, which may be another checkout's.
+set -eu
+ROOT=${1:?usage: report.sh RUNS_ROOT DATA}
+DATA=${2:?usage: report.sh RUNS_ROOT DATA}
+REPORT=$ROOT/${DATA}_report
+mkdir -p "$REPORT"
+for m in clsr surge sli_rec gru caser a2svd nextitnet sum; do
+  [ -L "$REPORT/$m" ] || ln -s "../$DATA/$m" "$REPORT/$m"
+done
+# Exit status 1 only says that some runs have not finished.
+python -m clsr_tf.compare --hparams hparams/$DATA.yaml \
+  --models clsr,surge,sli_rec,gru,caser,a2svd,nextitnet,sum \
+  --seeds 1,2,3 --first-seed-only caser,a2svd,nextitnet,sum --epochs 20 --set EARLY_STOP=3 \
+  --protocol both --output-dir "$REPORT" --quiet --tables-only > "$REPORT/report.log" 2>&1 \
+  || grep -q "^== tables of the" "$REPORT/report.log"
+python "$(dirname "$0")/collect.py" "$REPORT" "$DATA" --command "sh docs/results/campaign.sh \
+RUNS_ROOT (in progress: the tables of its finished runs, by sh docs/results/report.sh)"
