@@ -523,14 +523,18 @@ class Comparison:
                 continue
             check_continuation(folder, hp, "pass --force to rerun it, or another --output-dir")
 
+    def _result_path(self, name, seed):
+        return os.path.join(self.run_dir(name, seed), "result.json")
+
+    def _read_result(self, name, seed):
+        """A finished run's ``result.json``, with its model and seed."""
+        with open(self._result_path(name, seed)) as f:
+            return dict(json.load(f), model=name, seed=seed)
+
     def _write_finished_tables(self, runs):
         """Write the tables of the runs of ``runs`` that have a ``result.json``."""
-        results = []
-        for name, seed in runs:
-            path = os.path.join(self.run_dir(name, seed), "result.json")
-            if os.path.exists(path):
-                with open(path) as f:
-                    results.append(dict(json.load(f), model=name, seed=seed))
+        results = [self._read_result(name, seed) for name, seed in runs
+                   if os.path.exists(self._result_path(name, seed))]
         print(f"== tables of the {len(results)} finished runs of {len(runs)}", flush=True)
         return self._write_tables(results, None if len(results) == len(runs)
                                   else (len(results), len(runs)))
@@ -542,12 +546,11 @@ class Comparison:
         for i, (name, seed) in enumerate(runs, 1):
             label = name if seed is None else f"{name} seed {seed}"
             folder = self.run_dir(name, seed)
-            path = os.path.join(folder, "result.json")
+            path = self._result_path(name, seed)
             if os.path.exists(path) and not force:
                 print(f"== {label} ({i}/{len(runs)}): {path} exists, skipped "
                       "(--force reruns it)", flush=True)
-                with open(path) as f:
-                    result = dict(json.load(f), seed=seed)
+                result = self._read_result(name, seed)
                 if self._add_full_ranking(name, seed, result):
                     problem = _full_ranking_problem(result)
                     print(f"== {label}: " + (problem or "full ranking scored from its best "

@@ -454,6 +454,27 @@ def evaluate_full(ranker, batches, catalogue, exclude_history=True, ks=DEFAULT_K
     return out
 
 
+def negative_candidates(names, fields, exclude_history=True, max_seq_length=None):
+    """The catalogue items a positive line is ranked against, as ``evaluate_full`` ranks it.
+
+    Args:
+        names (np.ndarray): Item id of each catalogue item (``Catalogue.ids``).
+        fields (list): The positive line's tab-separated fields (item id at 2, history at 5).
+        exclude_history (bool): Leave out the history's items.
+        max_seq_length (int): Leave out only the last ``max_seq_length`` history entries (the
+            ones the model reads); None: the whole history.
+
+    Returns:
+        np.ndarray: bool mask over ``names``: every item but the line's own and, with
+        ``exclude_history``, its history's.
+    """
+    keep = names != fields[2]
+    if exclude_history:
+        history = fields[5].split(",")
+        keep &= ~np.isin(names, history[-max_seq_length:] if max_seq_length else history)
+    return keep
+
+
 def candidate_groups(infile, catalogue, exclude_history=True, max_seq_length=None):
     """The full-ranking protocol as explicit lines, one group per positive of a file.
 
@@ -481,11 +502,7 @@ def candidate_groups(infile, catalogue, exclude_history=True, max_seq_length=Non
             fields = line.rstrip("\n").split("\t")
             if fields[0] != "1":
                 continue
-            keep = names != fields[2]
-            if exclude_history:
-                history = fields[5].split(",")
-                keep &= ~np.isin(names, history[-max_seq_length:] if max_seq_length
-                                 else history)
+            keep = negative_candidates(names, fields, exclude_history, max_seq_length)
             tail = "\t".join(fields[4:])
             yield (line if line.endswith("\n") else line + "\n") + "".join(
                 f"0\t{fields[1]}\t{item}\t{cate}\t{tail}\n"

@@ -5,7 +5,8 @@ positives, under both test protocols exactly as the models are scored.
 
 Sampled: the test file's lines (1 positive + 99 negatives) through ``clsr_tf.evaluation``.
 Full ranking: each test positive against every catalogue item, the last ``max_seq_length``
-history items left out and ties counted against the positive, as ``run_eval_full``; the
+history items left out (``clsr_tf.ranking.negative_candidates``) and ties counted against the
+positive, as ``run_eval_full``; the
 first positives are also ranked through the explicit candidate lines
 (``clsr_tf.ranking.candidate_groups`` and ``ranks_of_lines``) and must agree.
 """
@@ -25,6 +26,7 @@ from clsr_tf.ranking import (
     Catalogue,
     candidate_groups,
     full_ranking_metrics,
+    negative_candidates,
     ranks_of_lines,
 )
 
@@ -65,9 +67,9 @@ def full(hp, counts, catalogue):
             fields = line.rstrip("\n").split("\t")
             if fields[0] != "1" or catalogue.item_vocab.get(fields[2], 0) <= 0:
                 continue
-            history = fields[5].split(",")[-hp["max_seq_length"]:]
-            keep = ~np.isin(ids, history) | (ids == fields[2])
-            ranks.append(int((score[keep] >= counts.get(fields[2], 0)).sum()))
+            keep = negative_candidates(ids, fields, True, hp["max_seq_length"])
+            # Ties count against the positive, which counts itself (rank 1 = best).
+            ranks.append(1 + int((score[keep] >= counts.get(fields[2], 0)).sum()))
     groups = candidate_groups(data_path(hp, "test_file"), catalogue, True, hp["max_seq_length"])
     for expected, group in zip(ranks[:CHECKED], groups):
         lines = [g.split("\t", 3) for g in group.splitlines()]
