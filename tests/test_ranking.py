@@ -144,30 +144,47 @@ def test_run_eval_full_matches_the_scored_candidate_lines(setup, tmp_path):
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 100_000])
-def test_the_baselines_chunked_full_ranking_equals_run_eval_full(setup, tmp_path, monkeypatch,
-                                                                   chunk):
-    """A Recommenders baseline's full ranking (``recommenders_runner.full_ranking``) scores
-    the candidate lines a chunk of positives at a time. With CLSR's ``score`` in place of the
-    baseline's ``eval``, it gives ``run_eval_full``'s metrics whatever the chunk, each chunk
-    under a file name of its own (the iterator caches files by name), and leaves neither the
-    chunk files nor their parsed lines behind."""
+def test_the_baselines_chunked_full_ranking_equals_run_eval_full(setup, tmp_path, chunk):
+    """A Recommenders baseline's full ranking (``recommenders_runner.full_ranking``) feeds its
+    ``eval`` through Recommenders' own iterator, a chunk of positives at a time, each group's
+    history parsed once. The feeds equal those of the explicit candidate lines parsed line by
+    line, in their order; with CLSR's scores of those lines standing in for the baseline's,
+    the metrics are ``run_eval_full``'s whatever the chunk; no cache entry and no file are
+    left behind."""
+    from recommenders.models.deeprec.deeprec_utils import HParams
+    from recommenders.models.deeprec.io.sequential_iterator import SequentialIterator
+
     from clsr_tf.baselines import recommenders_runner as runner
+    from clsr_tf.data.contract import vocab_paths
 
     data, model = setup
-    test = os.path.join(data, "test_data")
-    baseline = types.SimpleNamespace(iterator=types.SimpleNamespace(iter_data={}))
-    seen = []
+    test, explicit = os.path.join(data, "test_data"), str(tmp_path / "candidate_lines")
+    ranking.write_candidate_lines(test, explicit, model.catalogue, exclude_history=True,
+                                  max_seq_length=model.hp["max_seq_length"])
+    iterator = SequentialIterator(HParams(dict(vocab_paths(model.hp), batch_size=50,
+                                               max_seq_length=model.hp["max_seq_length"])),
+                                  tf.Graph())
+    lines = [line for line in iterator.parse_file(explicit)
+             if len(line[4]) >= model.hp["min_seq_length"]]
+    preds = model.score(explicit)["pred"]
+    assert len(preds) == len(lines)
+    done = []
 
-    def score_file(scored_by, filename, min_seq_length, empty_ok=False):
-        assert scored_by is baseline and filename not in seen and empty_ok
-        seen.append(filename)
-        baseline.iterator.iter_data[filename] = "parsed lines"
-        scores = model.score(filename)
-        return {"users": scores["users"], "labels": scores["labels"], "preds": scores["pred"]}
+    def eval_(sess, feed):  # the explicit lines' feed and CLSR's scores of them, in order
+        n = len(feed[iterator.labels])
+        iterator.iter_data["expected"] = lines[len(done):len(done) + n]
+        expected = next(iterator.load_data_from_file("expected"))
+        del iterator.iter_data["expected"]
+        for placeholder, value in expected.items():
+            np.testing.assert_array_equal(feed[placeholder], value, err_msg=placeholder.name)
+        done.extend(preds[len(done):len(done) + n])
+        return np.asarray(done[-n:]), feed[iterator.labels]
 
-    monkeypatch.setattr(runner, "score_file", score_file)
+    baseline = types.SimpleNamespace(iterator=iterator, eval=eval_, sess=None)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
     # The configuration as the comparison passes it: through JSON.
-    config = json.loads(json.dumps({"test_file": test, "model_dir": str(tmp_path),
+    config = json.loads(json.dumps({"test_file": test, "model_dir": str(run_dir),
                                     "eval_min_seq_length": model.hp["min_seq_length"],
                                     "data_hparams": as_dict(model.hp)}))
     got = runner.full_ranking(baseline, config, chunk=chunk)
@@ -175,9 +192,9 @@ def test_the_baselines_chunked_full_ranking_equals_run_eval_full(setup, tmp_path
     for key in ("recall@5", "ndcg@10", "recall@20", "mrr", "positives", "candidates",
                 "skipped"):
         assert got[key] == pytest.approx(expected[key], abs=1e-6), key
-    assert expected["positives"] > 7
-    assert len(seen) == -(-expected["positives"] // chunk)
-    assert baseline.iterator.iter_data == {} and os.listdir(tmp_path) == []
+    assert expected["positives"] > 7 and len(done) == len(lines)
+    assert iterator.iter_data == {} and os.listdir(run_dir) == []
+
 
 
 def test_the_popularity_reference_agrees_with_the_candidate_lines(setup, tmp_path):

@@ -32,8 +32,8 @@ from clsr_tf.baselines import RECOMMENDERS_MODELS
 from clsr_tf.files import write_atomic
 from clsr_tf.significance import SCORES_FILE, save_scores
 
-# Test positives whose candidate lines are scored together in full ranking: with MovieLens'
-# 2,245 items about 72k lines, which Recommenders' iterator parses into Python lists whole.
+# Test positives whose candidate lines are scored together in full ranking (with MovieLens'
+# 2,245 items about 72k lines): the unit of the iterator's cache entries and of progress.
 FULL_RANKING_CHUNK = 32
 # Keys of the shared hparams that every baseline takes over (same data, same protocol).
 PROTOCOL_KEYS = ("max_seq_length", "batch_size", "train_num_ngs", "epochs", "EARLY_STOP",
@@ -184,13 +184,40 @@ def best_model_path(config):
     return os.path.join(config["model_dir"], "best_model", "model")
 
 
+def parsed_group(iterator, group):
+    """What the iterator's ``parser_one_line`` gives for each line of a candidate group.
+
+    The lines of a group (``clsr_tf.ranking.candidate_groups``) differ in label, item and
+    category only, so the positive line is parsed and its user, history and times are shared
+    by the others (read-only in the iterator). Parsing every line was two thirds of
+    a baseline's full ranking (benchmarks/candidate_parsing.py).
+
+    Args:
+        iterator (SequentialIterator): The model's iterator (its vocabularies).
+        group (str): The newline-terminated lines of one group, the positive first.
+
+    Returns:
+        list: One parsed tuple per line, in the order of the lines.
+    """
+    lines = group.splitlines()
+    first = iterator.parser_one_line(lines[0])
+    user, shared = first[1], tuple(first[4:])
+    items, cates = iterator.itemdict, iterator.catedict
+    parsed = [first]
+    for line in lines[1:]:
+        label, _, item, cate, _ = line.split(iterator.col_spliter, 4)
+        parsed.append((int(label), user, items.get(item, 0), cates.get(cate, 0)) + shared)
+    return parsed
+
+
 def full_ranking(model, config, chunk=FULL_RANKING_CHUNK):
     """The full-ranking protocol through the model's ``eval``, as CLSR's ``run_eval_full``.
 
     Each test positive is scored against every other catalogue item, its history's items
-    left out (``clsr_tf.ranking.candidate_groups``), ``chunk`` positives at a time: each chunk
-    is a file of its own (the iterator keeps every file it has parsed, by name), dropped from
-    the iterator and removed once scored, so memory and disk stay bounded.
+    left out (``clsr_tf.ranking.candidate_groups``), ``chunk`` positives at a time: a chunk's
+    lines are parsed by ``parsed_group`` into the iterator's cache of parsed files, under a
+    name of their own that is dropped once scored, so memory stays bounded and no candidate
+    file is written.
 
     Args:
         model (SequentialBaseModel): A trained model.
@@ -221,17 +248,15 @@ def full_ranking(model, config, chunk=FULL_RANKING_CHUNK):
                 skipped += 1
 
     groups, ranks, done, reported = known_groups(), [], 0, 0
-    path = os.path.join(config["model_dir"], "full_ranking_{}.lines")
     # Lists of `chunk` groups until the generator is exhausted (then [] ends the loop).
     for part, batch in enumerate(iter(lambda: list(itertools.islice(groups, chunk)), [])):
-        filename = path.format(part)
-        with open(filename, "w") as f:
-            f.writelines(batch)
+        name = f"full ranking chunk {part}"  # a cache key, never a file
+        model.iterator.iter_data[name] = [line for group in batch
+                                          for line in parsed_group(model.iterator, group)]
         try:
-            scores = score_file(model, filename, config["eval_min_seq_length"], empty_ok=True)
+            scores = score_file(model, name, config["eval_min_seq_length"], empty_ok=True)
         finally:
-            model.iterator.iter_data.pop(filename, None)
-            os.remove(filename)
+            model.iterator.iter_data.pop(name)
         ranks.append(ranks_of_lines(scores["labels"], scores["preds"]))
         done += len(batch)
         if (done + skipped) * 10 // total > reported:  # every tenth of the positives
