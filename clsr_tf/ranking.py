@@ -3,9 +3,9 @@
 The history side of a model (``SequentialModel.history_side``: for CLSR the embeddings, the
 long-term attention, the recurrent networks and the fusion GRU) runs once per user; only the
 target side (CLSR: the short-term attention whose query holds the item, the fusion MLP, the
-tower) runs per (user, candidate) pair, over chunks of at most ``chunk_pairs`` pairs. SURGE's
-graph reads the target item from its first layer on, so for SURGE the whole model runs per
-pair (the same API, no shared work).
+tower) runs per (user, candidate) pair, over chunks of at most ``chunk_pairs`` pairs. For
+SURGE the history side is its graph (nodes, adjacency, propagation) and its cluster logits;
+from the query-aware fusion scores on, it runs per pair.
 
 Full ranking (next to the paper's sampled protocol of ``clsr_tf.evaluation``): each positive
 line of a file is ranked against every item of the catalogue, optionally leaving out the
@@ -14,6 +14,7 @@ items of its history (its own target excepted). Ties count against the positive 
 """
 
 import pickle
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -415,8 +416,28 @@ def full_ranking_metrics(ranks, n_candidates, ks=DEFAULT_KS):
     return out
 
 
+class PositivesProgress:
+    """Prints ``full ranking: N of M positives (S s)`` each time another tenth of M is done.
+
+    Args:
+        filename (str): The ranked file; M counts its label-1 lines.
+    """
+
+    def __init__(self, filename):
+        with open(filename) as f:
+            self.total = sum(line.startswith("1\t") for line in f)
+        self.start, self.tenths = time.time(), 0
+
+    def __call__(self, done):
+        """Report ``done`` positives (ranked or skipped) if another tenth is complete."""
+        if self.total and done * 10 // self.total > self.tenths:
+            self.tenths = done * 10 // self.total
+            print(f"full ranking: {done} of {self.total} positives "
+                  f"({time.time() - self.start:.0f} s)", flush=True)
+
+
 def evaluate_full(ranker, batches, catalogue, exclude_history=True, ks=DEFAULT_KS,
-                  users_per_call=USERS_PER_CALL):
+                  users_per_call=USERS_PER_CALL, progress=None):
     """The full-ranking protocol over the positive lines of a file's batches.
 
     Args:
@@ -426,12 +447,14 @@ def evaluate_full(ranker, batches, catalogue, exclude_history=True, ks=DEFAULT_K
         exclude_history (bool): Leave out the history items (each positive's own item stays).
         ks (tuple): Cut-offs.
         users_per_call (int): Positives ranked together.
+        progress (callable): Called with the positives done (ranked or skipped) after each
+            call, e.g. a ``PositivesProgress``; None: silent.
 
     Returns:
         dict: ``full_ranking_metrics`` plus ``skipped`` (positives whose item is not in the
         catalogue, e.g. unknown to the vocabulary).
     """
-    ranks, skipped = [], 0
+    ranks, skipped, done = [], 0, 0
 
     def positives():
         for batch in batches:
@@ -443,12 +466,14 @@ def evaluate_full(ranker, batches, catalogue, exclude_history=True, ks=DEFAULT_K
         columns = catalogue.positions(block["items"])
         inside = columns >= 0
         skipped += int((~inside).sum())
-        if not inside.any():
-            continue
-        block = {key: value[inside] for key, value in block.items()}
-        exclude = history_exclusion(block, block["items"]) if exclude_history else None
-        logits, _ = ranker.logits(block, catalogue, exclude)
-        ranks.append(positive_ranks(logits, columns[inside]))
+        done += len(columns)
+        if inside.any():
+            block = {key: value[inside] for key, value in block.items()}
+            exclude = history_exclusion(block, block["items"]) if exclude_history else None
+            logits, _ = ranker.logits(block, catalogue, exclude)
+            ranks.append(positive_ranks(logits, columns[inside]))
+        if progress:
+            progress(done)
     out = full_ranking_metrics(np.concatenate(ranks) if ranks else [], len(catalogue), ks)
     out["skipped"] = skipped
     return out

@@ -325,6 +325,8 @@ class CLSRSequentialModel:
     def run_eval_full(self, filename, ks=None, exclude_history=True):
         """The full-ranking protocol: each positive of a file against the whole catalogue.
 
+        With ``verbose``, a line is printed at every tenth of the positives.
+
         Args:
             filename (str): A Recommenders sequential file (its label-1 lines are ranked;
                 the negatives are ignored).
@@ -339,11 +341,12 @@ class CLSRSequentialModel:
         Raises:
             DataFormatError: A malformed line (before any is ranked).
         """
-        from clsr_tf.ranking import DEFAULT_KS, evaluate_full
+        from clsr_tf.ranking import DEFAULT_KS, PositivesProgress, evaluate_full
 
         self.check_data({filename: "lines"})
+        progress = PositivesProgress(filename) if self.verbose else None
         return evaluate_full(self.ranker, self.batches(filename, 0), self.catalogue,
-                             exclude_history, ks or DEFAULT_KS)
+                             exclude_history, ks or DEFAULT_KS, progress=progress)
 
     def evaluate_protocols(self, filename, num_ngs, protocol="sampled"):
         """The metrics of one or both protocols, keyed by protocol.

@@ -143,6 +143,28 @@ def test_run_eval_full_matches_the_scored_candidate_lines(setup, tmp_path):
     assert set(protocols) == {"sampled", "full"} and "gauc" in protocols["sampled"]
 
 
+def test_full_ranking_reports_each_tenth_of_the_positives(setup, capsys, monkeypatch):
+    """``PositivesProgress``: one line per tenth of the file's positives, in order, the last
+    at all of them; ``run_eval_full`` prints them with ``verbose`` only."""
+    data, model = setup
+    test = os.path.join(data, "test_data")
+    progress = ranking.PositivesProgress(test)
+    got = ranking.evaluate_full(model.ranker, model.batches(test, 0), model.catalogue,
+                                users_per_call=1, progress=progress)
+    total = got["positives"] + got["skipped"]
+    assert progress.total == total > 5
+    lines = capsys.readouterr().out.splitlines()
+    tenths = sorted({-(-t * total // 10) for t in range(1, 11)})  # first count reaching t/10
+    assert [int(line.split()[2]) for line in lines] == tenths
+    assert all(line.startswith("full ranking: ") and f" of {total} positives (" in line
+               for line in lines)
+    model.run_eval_full(test)
+    assert "full ranking" not in capsys.readouterr().out
+    monkeypatch.setattr(model, "verbose", 1)
+    model.run_eval_full(test)
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"full ranking: {total} of {total}")
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 100_000])
 def test_the_baselines_chunked_full_ranking_equals_run_eval_full(setup, tmp_path, chunk):
     """A Recommenders baseline's full ranking (``recommenders_runner.full_ranking``) feeds its

@@ -229,13 +229,18 @@ def full_ranking(model, config, chunk=FULL_RANKING_CHUNK):
         dict: ``full_ranking_metrics`` plus ``skipped`` (positives whose item the vocabulary
         does not know) and ``seconds``.
     """
-    from clsr_tf.ranking import Catalogue, candidate_groups, full_ranking_metrics, ranks_of_lines
+    from clsr_tf.ranking import (
+        Catalogue,
+        PositivesProgress,
+        candidate_groups,
+        full_ranking_metrics,
+        ranks_of_lines,
+    )
 
     start = time.time()
     data_hp = config["data_hparams"]
     catalogue = Catalogue.from_data(data_hp)
-    with open(config["test_file"]) as f:
-        total = sum(line.startswith("1\t") for line in f)
+    progress = PositivesProgress(config["test_file"])
     skipped = 0
 
     def known_groups():
@@ -247,7 +252,7 @@ def full_ranking(model, config, chunk=FULL_RANKING_CHUNK):
             else:  # evaluate_full skips these too
                 skipped += 1
 
-    groups, ranks, done, reported = known_groups(), [], 0, 0
+    groups, ranks, done = known_groups(), [], 0
     # Lists of `chunk` groups until the generator is exhausted (then [] ends the loop).
     for part, batch in enumerate(iter(lambda: list(itertools.islice(groups, chunk)), [])):
         name = f"full ranking chunk {part}"  # a cache key, never a file
@@ -259,10 +264,7 @@ def full_ranking(model, config, chunk=FULL_RANKING_CHUNK):
             model.iterator.iter_data.pop(name)
         ranks.append(ranks_of_lines(scores["labels"], scores["preds"]))
         done += len(batch)
-        if (done + skipped) * 10 // total > reported:  # every tenth of the positives
-            reported = (done + skipped) * 10 // total
-            print(f"full ranking: {done + skipped} of {total} positives "
-                  f"({time.time() - start:.0f} s)", flush=True)
+        progress(done + skipped)
     out = full_ranking_metrics(np.concatenate(ranks) if ranks else [], len(catalogue))
     return dict(out, skipped=skipped, seconds=round(time.time() - start, 1))
 
