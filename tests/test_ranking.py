@@ -188,6 +188,15 @@ def test_the_baselines_chunked_full_ranking_equals_run_eval_full(setup, tmp_path
                                   tf.Graph())
     lines = [line for line in iterator.parse_file(explicit)
              if len(line[4]) >= model.hp["min_seq_length"]]
+
+    class Cache(dict):  # the iterator's cache of parsed files, recording the names it gets
+        names = []
+
+        def __setitem__(self, name, parsed):
+            self.names.append(name)
+            super().__setitem__(name, parsed)
+
+    iterator.iter_data = Cache()
     preds = model.score(explicit)["pred"]
     assert len(preds) == len(lines)
     done = []
@@ -215,8 +224,9 @@ def test_the_baselines_chunked_full_ranking_equals_run_eval_full(setup, tmp_path
                 "skipped"):
         assert got[key] == pytest.approx(expected[key], abs=1e-6), key
     assert expected["positives"] > 7 and len(done) == len(lines)
+    chunks = [name for name in Cache.names if name != "expected"]
+    assert len(set(chunks)) == len(chunks) == -(-expected["positives"] // chunk)
     assert iterator.iter_data == {} and os.listdir(run_dir) == []
-
 
 
 def test_the_popularity_reference_agrees_with_the_candidate_lines(setup, tmp_path):
