@@ -1,15 +1,22 @@
 #!/bin/sh
 # The tables of a campaign's finished runs so far, into docs/results/DATA/ (nothing trains):
-# every model's run folders, SURGE's included (campaign.sh trains it in a folder of its own),
-# are linked into RUNS_ROOT/DATA_report, whose tables `compare --tables-only` writes and
-# collect.py copies with their provenance. Safe while the campaign runs.
+# the records of the runs finished in RUNS_ROOT are kept in docs/results/runs/ (records.py
+# save) and those kept from earlier machines restored into RUNS_ROOT; every model's run
+# folders, SURGE's and SUM's included (campaign.sh trains them in folders of their own), are
+# linked into RUNS_ROOT/DATA_report, whose tables `compare --tables-only` writes and
+# collect.py copies with their provenance. Safe while the campaign runs. From a plain clone,
+# any empty RUNS_ROOT rebuilds the committed tables from the kept records.
 #
 # Usage: sh PATH/TO/docs/results/report.sh RUNS_ROOT DATA
-# from the checkout the campaign runs in (its data and code); the tables go to the
+# from the checkout the campaign runs in (its data and code); the records and tables go to the
 # docs/results/ beside this script, which may be another checkout's.
 set -eu
 ROOT=${1:?usage: report.sh RUNS_ROOT DATA}
 DATA=${2:?usage: report.sh RUNS_ROOT DATA}
+HERE=$(dirname "$0")
+mkdir -p "$ROOT"
+python "$HERE/records.py" save "$ROOT"
+python "$HERE/records.py" restore "$ROOT"
 REPORT=$ROOT/${DATA}_report
 mkdir -p "$REPORT"
 for m in clsr surge sli_rec gru caser a2svd nextitnet sum; do
@@ -21,5 +28,5 @@ python -m clsr_tf.compare --hparams hparams/$DATA.yaml \
   --seeds 1,2,3 --first-seed-only caser,a2svd,nextitnet,sum --epochs 20 --set EARLY_STOP=3 \
   --protocol both --output-dir "$REPORT" --quiet --tables-only > "$REPORT/report.log" 2>&1 \
   || grep -q "^== tables of the" "$REPORT/report.log"
-python "$(dirname "$0")/collect.py" "$REPORT" "$DATA" --command "sh docs/results/campaign.sh \
+python "$HERE/collect.py" "$REPORT" "$DATA" --command "sh docs/results/campaign.sh \
 RUNS_ROOT (in progress: the tables of its finished runs, by sh docs/results/report.sh)"
