@@ -3,6 +3,7 @@ repository (what lets a campaign continue on a new machine)."""
 
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -114,3 +115,16 @@ def test_a_killed_run_is_kept_whole_resumed_elsewhere_and_dropped_once_finished(
     assert records.save(str(fresh), str(kept), str(held), keep_killed=True) == [
         "movielens/clsr/seed_1", "movielens/gru/seed_1", "movielens/sum/seed_1"]
     assert not copy.exists() and (kept / "movielens" / "sum" / "seed_1" / "result.json").exists()
+
+
+def test_git_keeps_the_records():
+    """The repository's ``runs/`` ignore rule once swallowed the records: none may be ignored."""
+    root = os.path.join(os.path.dirname(__file__), "..")
+    if not os.path.exists(os.path.join(root, ".git")):
+        pytest.skip("not a git checkout")
+    paths = [os.path.relpath(os.path.join(folder, "movielens", "clsr", "seed_1", name), root)
+             for folder in (records.RECORDS, records.IN_PROGRESS)
+             for name in records.RECORD_FILES + ("best_model/weights.index", "last/model.index")]
+    done = subprocess.run(["git", "-C", root, "check-ignore", *paths], capture_output=True,
+                          text=True)
+    assert done.returncode == 1 and done.stdout == "", done.stdout
