@@ -22,8 +22,13 @@ mkdir -p "$REPORT"
 for m in clsr surge sli_rec gru caser a2svd nextitnet sum; do
   [ -L "$REPORT/$m" ] || ln -s "../$DATA/$m" "$REPORT/$m"
 done
+# The runs record the absolute data folder they trained on, which any other checkout (a plain
+# clone rebuilding the tables) would otherwise see as other hyper-parameters.
+DATA_DIR=$(python -c "import glob, json, sys
+found = [json.load(open(p)) for p in sorted(glob.glob(sys.argv[1] + '/*/seed_*/hparams.json'))]
+print(next((hp['data_dir'] for hp in found if 'data_dir' in hp), ''))" "$ROOT/$DATA")
 # Exit status 1 only says that some runs have not finished.
-python -m clsr_tf.compare --hparams hparams/$DATA.yaml \
+python -m clsr_tf.compare --hparams hparams/$DATA.yaml ${DATA_DIR:+--data-dir "$DATA_DIR"} \
   --models clsr,surge,sli_rec,gru,caser,a2svd,nextitnet,sum \
   --seeds 1,2,3 --first-seed-only caser,a2svd,nextitnet,sum --epochs 20 --set EARLY_STOP=3 \
   --protocol both --output-dir "$REPORT" --quiet --tables-only > "$REPORT/report.log" 2>&1 \
