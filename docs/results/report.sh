@@ -4,8 +4,9 @@
 # save) and those kept from earlier machines restored into RUNS_ROOT; every model's run
 # folders, SURGE's and SUM's included (campaign.sh trains them in folders of their own), are
 # linked into RUNS_ROOT/DATA_report, whose tables `compare --tables-only` writes and
-# collect.py copies with their provenance. Safe while the campaign runs. From a plain clone,
-# any empty RUNS_ROOT rebuilds the committed tables from the kept records.
+# collect.py copies with their provenance, and with them the studies' tables (DATA/studies/).
+# Safe while the campaign runs. From a plain clone, any empty RUNS_ROOT rebuilds the committed
+# comparison tables from the kept records (the studies' tables are kept only as published).
 #
 # Usage: sh PATH/TO/docs/results/report.sh RUNS_ROOT DATA
 # from the checkout the campaign runs in (its data and code); the records and tables go to the
@@ -19,7 +20,7 @@ python "$HERE/records.py" save "$ROOT"
 python "$HERE/records.py" restore "$ROOT"
 REPORT=$ROOT/${DATA}_report
 mkdir -p "$REPORT"
-for m in clsr surge sli_rec gru caser a2svd nextitnet sum; do
+for m in clsr surge sli_rec gru caser a2svd nextitnet sum studies; do
   [ -L "$REPORT/$m" ] || ln -s "../$DATA/$m" "$REPORT/$m"
 done
 # The runs record the absolute data folder they trained on, which any other checkout (a plain
