@@ -117,6 +117,34 @@ def test_a_killed_run_is_kept_whole_resumed_elsewhere_and_dropped_once_finished(
     assert not copy.exists() and (kept / "movielens" / "sum" / "seed_1" / "result.json").exists()
 
 
+def test_published_studies_are_restored_where_missing_and_a_published_study_is_skipped(
+        campaign, tmp_path):
+    published = tmp_path / "docs_results"
+    write(str(published / "movielens" / "studies" / "shuffle_summary.csv"), "published")
+    write(str(published / "movielens" / "studies" / "one_side_summary.csv"), "published")
+    write(str(published / "movielens" / "comparison.md"), "not a study")
+    write(str(campaign / "movielens" / "studies" / "one_side_summary.csv"), "local")
+    kept = published / "runs"  # the records' parent folder publishes the tables
+    kept.mkdir()
+    assert records.main(["restore", str(campaign), "--records", str(kept),
+                         "--in-progress-dir", str(tmp_path / "killed")]) == 0
+    studies = campaign / "movielens" / "studies"
+    assert sorted(os.listdir(studies)) == ["one_side_summary.csv", "shuffle_summary.csv"]
+    assert (studies / "shuffle_summary.csv").read_text() == "published"
+    assert (studies / "one_side_summary.csv").read_text() == "local"  # never overwritten
+    assert not (campaign / "movielens" / "comparison.md").exists()
+    assert records.restore(str(tmp_path / "fresh"), str(kept), str(tmp_path / "killed")) == [] \
+        and not (tmp_path / "fresh" / "movielens").exists()  # the API restores no studies
+
+    # campaign.sh's study loop skips a study whose summary is there.
+    script = open(os.path.join(os.path.dirname(__file__), "..", "docs", "results",
+                               "campaign.sh")).read()
+    loop = script[script.index("for STUDY in"):script.index("done", script.index("for STUDY"))]
+    ran = subprocess.run(["sh", "-c", f"ROOT={campaign}; SEEDS=; python() {{ echo \"$STUDY\"; }}"
+                          f"\n{loop}done"], capture_output=True, text=True, check=True)
+    assert ran.stdout.split() == ["truncate", "fusion_weight"]
+
+
 def test_git_keeps_the_records():
     """The repository's ``runs/`` ignore rule once swallowed the records: none may be ignored."""
     root = os.path.join(os.path.dirname(__file__), "..")

@@ -49,8 +49,10 @@ SIDE_CHAIN=$!
 # Seed 1 of every other model on MovieLens (issue 12's side-by-side), then the other seeds.
 compare movielens $MAIN --seeds 1 --protocol both
 compare movielens $MAIN $SEEDS --first-seed-only caser,a2svd,nextitnet --protocol both
-# Disentanglement studies (paper 4.2-4.3) on the three converged CLSR models of MovieLens.
+# Disentanglement studies (paper 4.2-4.3) on the three converged CLSR models of MovieLens; a
+# study whose tables were published (restored by records.py) is not run again.
 for STUDY in shuffle truncate one_side fusion_weight; do
+  [ -f "$ROOT/movielens/studies/${STUDY}_summary.csv" ] && continue
   python -m clsr_tf.study $STUDY --hparams hparams/movielens.yaml $SEEDS \
     --weights "$ROOT/movielens/clsr/seed_{seed}/best_model" \
     --output-dir "$ROOT/movielens/studies" --quiet

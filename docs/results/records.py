@@ -24,6 +24,11 @@ baseline, a ``last/`` folder, and no ``result.json``) is lost with its machine u
 ``docs/results/runs_in_progress/``, for the end of a session that cannot finish it; ``restore``
 gives it back where RUNS_ROOT has no such folder, and the campaign continues it from its last
 epoch. Its copy is dropped once the run has finished.
+
+The disentanglement studies keep no runs of their own: their published tables
+(``docs/results/<data>/studies/``, by ``collect.py``) are their record, and ``restore`` copies
+them into ``RUNS_ROOT/<data>/studies/`` where that folder lacks them, so that ``campaign.sh``
+does not run a published study again.
 """
 
 import argparse
@@ -42,6 +47,7 @@ FINISHED = "finished.json"  # run -> modification time of its result.json (secon
 IN_PROGRESS = os.path.join(os.path.dirname(RECORDS), "runs_in_progress")
 CHECKPOINT_FOLDERS = ("checkpoints", "last")  # CLSR's and SURGE's; the Recommenders runner's
 LEFT_OUT = ("logs",)
+STUDIES = "studies"  # collect.py publishes a campaign's RUNS_ROOT/<data>/studies/ here
 
 
 def finished_runs(root):
@@ -174,14 +180,40 @@ def save(root, records=RECORDS, in_progress=IN_PROGRESS, keep_killed=False):
     return runs + killed
 
 
-def restore(root, records=RECORDS, in_progress=IN_PROGRESS):
-    """Copy every kept record into ``root`` where its run has not finished, and every kept
-    killed run where ``root`` has no folder for it.
+def restore_studies(root, published):
+    """Copy the published studies' tables into ``root`` where it lacks them.
+
+    Args:
+        root (str): The campaign's RUNS_ROOT.
+        published (str): The folder whose ``<data>/studies/`` hold the published tables.
+
+    Returns:
+        list: The files copied (relative paths).
+    """
+    copied = []
+    for data in sorted(os.listdir(published)) if os.path.isdir(published) else []:
+        studies = os.path.join(published, data, STUDIES)
+        if not os.path.isdir(studies):
+            continue
+        for name in sorted(os.listdir(studies)):
+            dest = os.path.join(root, data, STUDIES, name)
+            if os.path.isfile(os.path.join(studies, name)) and not os.path.exists(dest):
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                shutil.copy2(os.path.join(studies, name), dest)
+                copied.append(os.path.relpath(dest, root))
+    return copied
+
+
+def restore(root, records=RECORDS, in_progress=IN_PROGRESS, published=None):
+    """Copy every kept record into ``root`` where its run has not finished, every kept
+    killed run where ``root`` has no folder for it, and the published studies' tables.
 
     Args:
         root (str): The campaign's RUNS_ROOT (created).
         records (str): The records folder.
         in_progress (str): The folder of the kept killed runs.
+        published (str): The folder of the published tables (``<data>/studies/``); None:
+            restore no studies.
 
     Returns:
         list: The runs restored (relative paths), finished then killed.
@@ -200,6 +232,8 @@ def restore(root, records=RECORDS, in_progress=IN_PROGRESS):
         copy_record(os.path.join(records, run), os.path.join(root, run), _weights_kept(run))
         if run in times:
             os.utime(os.path.join(root, run, RESULT), (times[run], times[run]))
+    if published:
+        restore_studies(root, published)
     return runs + killed
 
 
@@ -218,7 +252,8 @@ def main(argv=None):
         if args.action == "save":
             runs = save(args.runs_root, args.records, args.in_progress_dir, args.in_progress)
         else:
-            runs = restore(args.runs_root, args.records, args.in_progress_dir)
+            runs = restore(args.runs_root, args.records, args.in_progress_dir,
+                           os.path.dirname(os.path.abspath(args.records)))
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
