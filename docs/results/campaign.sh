@@ -39,12 +39,21 @@ side() {  # DATA MODEL [extra arguments]: one model in a comparison folder of it
     || echo "campaign: $model on $data failed (its row says why)"
 }
 
+# The ablation rows that matter most, at convergence (seed 1; every row resumable). Their
+# reference is CLSR seed 1 of the comparison: the same hyper-parameters, seed and budget.
+ablations() {  # DATA
+  python -m clsr_tf.study ablations --hparams hparams/$1.yaml --only "$ABLATIONS" --seeds 1 \
+    $BUDGET --output-dir "$ROOT/$1/studies" --quiet \
+    || echo "campaign: an ablation of $1 failed (its row says why)"
+}
 # Each training process keeps about one core busy, so the two costliest models train in a
 # side chain beside the others: SUM, then SURGE (several times CLSR's cost per step), seed 1
-# first. Every MovieLens run is scored under both protocols as soon as it has trained, while
-# its weights are on the machine (the kept records hold no weights).
+# first, then the MovieLens ablations (the longest grid; should they hold the studies' folder
+# while a study of the main chain starts, that study says so, and running this script again
+# does it). Every MovieLens run is scored under both protocols as soon as it has trained,
+# while its weights are on the machine (the kept records hold no weights).
 (side movielens sum --seeds 1 --protocol both; side movielens surge --seeds 1 --protocol both
- side movielens surge $SEEDS --protocol both; side synthetic surge $SEEDS) &
+ side movielens surge $SEEDS --protocol both; side synthetic surge $SEEDS; ablations movielens) &
 SIDE_CHAIN=$!
 # Seed 1 of every other model on MovieLens (issue 12's side-by-side), then the other seeds.
 compare movielens $MAIN --seeds 1 --protocol both
@@ -58,15 +67,7 @@ for STUDY in shuffle truncate one_side fusion_weight; do
     --output-dir "$ROOT/movielens/studies" --quiet
 done
 compare synthetic clsr,sli_rec,gru,caser,a2svd,nextitnet,sum $SEEDS --first-seed-only $ONCE
-# The ablation rows that matter most, at convergence (seed 1; every row resumable). Their
-# reference is CLSR seed 1 of the comparison: the same hyper-parameters, seed and budget.
-ablations() {  # DATA
-  python -m clsr_tf.study ablations --hparams hparams/$1.yaml --only "$ABLATIONS" --seeds 1 \
-    $BUDGET --output-dir "$ROOT/$1/studies" --quiet \
-    || echo "campaign: an ablation of $1 failed (its row says why)"
-}
 ablations synthetic
-ablations movielens
 wait $SIDE_CHAIN
 # The tables of every model together (nothing trains again).
 compare movielens $MODELS $SEEDS --first-seed-only $ONCE --protocol both
