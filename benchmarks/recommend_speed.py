@@ -6,6 +6,9 @@ catalogues of ``--items`` items. Three paths, each timed after a warm-up call:
 
 - ``recommend``: ``clsr_tf.ranking.CatalogueRanker.top_k`` (history side once per user, the
   target side over chunks of ``--chunk-pairs`` pairs, top-K in the graph);
+- ``keys per pair``: the same, but the short-term attention's key side (the keys'
+  projection and their term of the scoring MLP's first layer) computed for every pair, not
+  once per user (clsr_tf before it moved to the history side);
 - ``per line (runs)``: the explicit (user, item) lines through ``inference_forward`` (what
   ``score`` runs: the history side once per run of equal rows), then top-K;
 - ``naive``: the explicit lines through ``forward`` with every line in full (what Keras'
@@ -46,14 +49,32 @@ def histories(rng, users, n_items, n_cates, length):
             "time_to_now": rng.random((users, length)).astype(np.float32) * 5}
 
 
-def timed(fn, repeats):
-    """Best wall time of ``repeats`` calls after a warm-up call."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+class KeysPerPair:
+    """``model`` for ``CatalogueRanker``, with the short-term key side left to every pair."""
+
+    def __init__(self, model):
+        self.model = model
+        self.hp, self.prediction_outputs = model.hp, model.prediction_outputs
+
+    def history_side(self, batch):
+        return {key: value for key, value in self.model.history_side(batch).items()
+                if not key.startswith("short_keys_")}
+
+    def target_side(self, history, targets):
+        return self.model.target_side(history, targets)
+
+
+def timed(fns, repeats):
+    """Best wall time of each of ``fns`` over ``repeats`` rounds (taken in turn, so that a
+    change of the machine's load falls on all of them), after a warm-up call of each."""
+    best = {name: float("inf") for name in fns}
+    for fn in fns.values():
         fn()
-        best = min(best, time.perf_counter() - start)
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -109,19 +130,21 @@ def main(argv=None):
         items = np.arange(1, n_items + 1, dtype=np.int32)
         catalogue = Catalogue(items, rng.integers(1, 20, n_items))
         batch = histories(rng, args.users, n_items + 1, 20, hp["max_seq_length"])
-        ranker = CatalogueRanker(model, args.chunk_pairs)
-        seconds = timed(lambda: ranker.top_k(batch, catalogue, args.k), args.repeats)
-        fast = args.users / seconds
+        rankers = {"recommend": CatalogueRanker(model, args.chunk_pairs),
+                   "keys per pair": CatalogueRanker(KeysPerPair(model), args.chunk_pairs)}
+        seconds = timed({name: (lambda r=r: r.top_k(batch, catalogue, args.k))
+                         for name, r in rankers.items()}, args.repeats)
+        rates = {name: args.users / s for name, s in seconds.items()}
         line_items = min(args.line_items, n_items)
         part = catalogue.subset(list(range(1, line_items + 1)))
         few = {key: value[:args.line_users] for key, value in batch.items()}
         runs, full = line_paths(model, few, part, args.k, args.chunk_pairs)
         scale = n_items / line_items
-        rates = {"recommend": fast}
-        for name, fn in (("per line (runs)", runs), ("naive", full)):
-            rates[name] = args.line_users / (timed(fn, args.repeats) * scale)
+        seconds = timed({"per line (runs)": runs, "naive": full}, args.repeats)
+        rates.update({name: args.line_users / (s * scale) for name, s in seconds.items()})
         for name, rate in rates.items():
-            note = "" if name == "recommend" else f"  (timed on {line_items} items, scaled)"
+            note = f"  (timed on {line_items} items, scaled)" if name in ("per line (runs)",
+                                                                          "naive") else ""
             print(f"{n_items:>8} {name:<18} {rate:>10.3g} {rate / rates['naive']:>8.1f}x{note}",
                   flush=True)
 

@@ -93,6 +93,29 @@ def test_attention_pool_matches_numpy_and_ignores_padding(rng, attention_type):
     np.testing.assert_allclose(pool((noisy, query), mask=mask)[0].numpy(), pooled, atol=1e-6)
 
 
+@pytest.mark.parametrize("attention_type", ["mlp", "inner_product"])
+def test_attention_pool_key_side_once_per_history_equals_per_row(rng, attention_type):
+    """CLSR computes the keys' part once per history and reuses it for many queries."""
+    keys = rng.normal(size=(2, 5, 4)).astype(np.float32)
+    query = rng.normal(size=(6, 6)).astype(np.float32)
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], np.float32)
+    fresh = AttentionPool([6, 4], ["relu", "relu"], attention_type=attention_type)
+    side = fresh.key_side(keys, 6)  # builds the layer outside __call__
+    pool = make_pool(rng, keys, query[:2], attention_type)
+    names = [[w.name.replace(f"{layer.name}/", "LAYER/") for w in layer.weights]
+             for layer in (fresh, pool)]
+    assert names[0] == names[1] and names[0][0] == "LAYER/attention_mat:0"
+    side = pool.key_side(keys, 6)
+    assert sorted(side) == (["projected", "scored"] if attention_type == "mlp"
+                            else ["projected"])
+    rows = np.array([0, 0, 0, 1, 1, 1])
+    expected = pool((keys[rows], query), mask=mask[rows])
+    got = pool((keys[rows], query), mask=mask[rows],
+               key_side={key: tf.gather(value, rows) for key, value in side.items()})
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
 def test_attention_pool_rejects_unknown_type():
     with pytest.raises(ValueError, match="attention_type"):
         AttentionPool(attention_type="dot")

@@ -56,24 +56,50 @@ class AttentionPool(keras.layers.Layer):
                 self.mlp.build(tf.TensorShape([None, None, 4 * query_size]))
         super().build(input_shape)
 
-    def call(self, inputs, mask=None, training=None):
+    def key_side(self, keys, query_size):
+        """What the scores take from the keys alone, to compute once for many queries.
+
+        A model whose queries change per target (CLSR's short-term query holds the target
+        item) computes this once per history and passes it to ``call`` as ``key_side``.
+        Builds the layer on first use (it runs outside ``__call__``).
+
+        Args:
+            keys (tf.Tensor): [B, L, Dk].
+            query_size (int): Dq, the size of the queries to come.
+
+        Returns:
+            dict: ``projected`` (v = k W, [B, L, Dq]) and, for ``mlp``, ``scored`` (v's term
+            of the scoring MLP's first layer, [B, L, first layer size]).
+        """
+        if not self.built:
+            with tf.name_scope(self.name):  # the weights' names, as __call__ would build them
+                self.build([keys.shape, tf.TensorShape([None, query_size])])
+        projected = tf.tensordot(keys, tf.cast(self.attention_mat, keys.dtype), axes=[[2], [0]])
+        side = {"projected": projected}
+        if self.mlp is not None:
+            w_v, _, w_d, _ = tf.split(tf.cast(self.mlp.first_dense.kernel, keys.dtype), 4, axis=0)
+            side["scored"] = tf.tensordot(projected, w_v + w_d, axes=1)
+        return side
+
+    def call(self, inputs, mask=None, training=None, key_side=None):
         """Pool the keys.
 
         Args:
             inputs (tuple): ``(keys [B, L, Dk], query [B, Dq])``.
             mask (tf.Tensor): [B, L], nonzero on valid positions.
             training (bool): Batch-norm mode of the scoring MLP.
+            key_side (dict): ``key_side(keys)``, row for row; None: computed here.
 
         Returns:
             tuple: ``(pooled [B, Dk], weights [B, L])``.
         """
         keys, query = inputs
-        projected = tf.tensordot(keys, self.attention_mat, axes=[[2], [0]])
+        side = key_side or self.key_side(keys, query.shape[-1])
         if self.mlp is not None:
-            scores = tf.squeeze(self.mlp.tail(self._first_layer(projected, query),
-                                              training=training), -1)
+            first = self._first_layer(side["projected"], side["scored"], query)
+            scores = tf.squeeze(self.mlp.tail(first, training=training), -1)
         else:
-            scores = tf.reduce_sum(projected * query[:, None, :], -1)
+            scores = tf.reduce_sum(side["projected"] * query[:, None, :], -1)
         scores = tf.cast(scores, tf.float32)  # masking and softmax in float32 (mixed precision)
         if mask is not None:
             scores = tf.where(tf.cast(mask, tf.bool), scores,
@@ -82,18 +108,17 @@ class AttentionPool(keras.layers.Layer):
         pooled = tf.reduce_sum(keys * tf.cast(weights, keys.dtype)[:, :, None], 1)
         return pooled, weights
 
-    def _first_layer(self, projected, query):
+    def _first_layer(self, projected, scored, query):
         """The scoring MLP's first layer on [v, q, v - q, v * q], without building it.
 
         With W = [W_v; W_q; W_d; W_p]: v (W_v + W_d) + q (W_q - W_d) + (v * q) W_p + b,
         the same value as the concatenation's matmul at a quarter of its per-position
-        input width, and without the [B, L, 4 Dq] tensor.
+        input width, and without the [B, L, 4 Dq] tensor; ``scored`` is the first term.
         """
         dense = self.mlp.first_dense
-        w_v, w_q, w_d, w_p = tf.split(dense.kernel, 4, axis=0)
+        _, w_q, w_d, w_p = tf.split(dense.kernel, 4, axis=0)
         per_query = tf.matmul(query, w_q - w_d) + dense.bias
-        return (tf.tensordot(projected, w_v + w_d, axes=1)
-                + tf.tensordot(projected * query[:, None, :], w_p, axes=1)
+        return (scored + tf.tensordot(projected * query[:, None, :], w_p, axes=1)
                 + per_query[:, None, :])
 
     def get_config(self):

@@ -45,7 +45,9 @@ class CLSRModel(SequentialModel):
     (u_l), ``att_fea_short`` (u_s), ``hist_mean`` (p_l), ``hist_recent`` (p_s),
     ``att_weights_long``, ``att_weights_short``, ``rnn_outputs``, ``short_term_intention``,
     ``user_embedding`` (the fused u), ``target_item_embedding``, ``sequence_length``,
-    ``tower_input`` and, when used, ``fusion_state``, ``fusion_input`` and ``alpha_logit``.
+    ``tower_input``, ``short_keys_projected`` and ``short_keys_scored`` (the short-term
+    attention's key side, ``AttentionPool.key_side``, computed with the history side) and,
+    when used, ``fusion_state``, ``fusion_input`` and ``alpha_logit``.
     ``fit`` trains with the group softmax loss + contrastive loss + discrepancy + L2
     (``SequentialModel``).
 
@@ -55,7 +57,8 @@ class CLSRModel(SequentialModel):
     """
 
     prediction_outputs = ("pred", "alpha")
-    history_outputs = ("att_fea_long", "short_term_intention", "rnn_outputs", "fusion_state")
+    history_outputs = ("att_fea_long", "short_term_intention", "rnn_outputs", "fusion_state",
+                       "short_keys_projected", "short_keys_scored")
 
     def build_layers(self, hp):
         self.item_embedding = self.embedding(hp["item_vocab_size"], hp["item_embedding_dim"],
@@ -125,6 +128,11 @@ class CLSRModel(SequentialModel):
                                    tf.cast(batch["time_to_now"], dtype)[:, :, None]], -1)
         rnn_outputs = self.sequence_encoder(rnn_input, mask=bool_mask, training=training)
         out["rnn_outputs"] = rnn_outputs * mask[:, :, None]
+        # What the short-term attention takes from its keys alone, once per history.
+        query_size = (out["short_term_intention"].shape[-1] + hp["item_embedding_dim"]
+                      + hp["cate_embedding_dim"])
+        side = self.short_attention.key_side(out["rnn_outputs"], query_size)
+        out.update({f"short_keys_{key}": value for key, value in side.items()})
         state = self.fusion.history_state(history, mask, training=training)
         if state is not None:
             out["fusion_state"] = state
@@ -142,9 +150,11 @@ class CLSRModel(SequentialModel):
         out["sequence_length"] = lengths = tf.reduce_sum(tf.cast(batch["mask"], tf.float32), 1)
 
         # Short-term interest (Eqn 15-16): the query is [intention, target].
+        key_side = {key: out[f"short_keys_{key}"] for key in ("projected", "scored")
+                    if f"short_keys_{key}" in out}
         out["att_fea_short"], out["att_weights_short"] = self.short_attention(
             (out["rnn_outputs"], tf.concat([out["short_term_intention"], target], -1)),
-            mask=mask, training=training)
+            mask=mask, training=training, key_side=key_side)
 
         # Adaptive fusion (Eqn 26-28) and prediction (Eqn 29).
         time_to_now = tf.cast(batch["time_to_now"], dtype)
