@@ -300,12 +300,13 @@ def test_ablation_rows_in_a_runs_dir_are_kept_resumed_and_refused(data_dir, tmp_
     monkeypatch.setattr(ablations, "train_model", spy)
     again = ablations.run_ablations(hp, rows, runs_dir=str(runs))  # finished: read back
     assert calls == []
-    pd.testing.assert_frame_equal(again.drop(columns="seconds"),
-                                  first.drop(columns="seconds"))
+    pd.testing.assert_frame_equal(again, first)  # its training seconds too, not the read's
+    assert first["seconds"][0] > 0
     # A row killed after its first epoch (no result.json) continues from its checkpoint.
     (row_dir / "result.json").unlink()
     longer = ablations.run_ablations(dict(hp, epochs=2, EARLY_STOP=0), rows, runs_dir=str(runs))
     assert calls == [(2, True)] and longer["epochs"][0] == 2
+    assert longer["seconds"][0] > first["seconds"][0]  # the first epoch's seconds kept
     # Other hyper-parameters: refused in the row's error, the folder left as it was.
     for changed in ({"epochs": 3}, {"embed_l2": 1e-5}):
         other = ablations.run_ablations(dict(dict(hp, epochs=2, EARLY_STOP=0), **changed),

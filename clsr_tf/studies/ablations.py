@@ -94,7 +94,8 @@ def _row_result(row_hp, loader, verbose, row_dir):
     """Train and test one row, in ``row_dir`` when given (read back or resumed from there).
 
     Returns:
-        dict: ``test`` metrics, ``best_epoch`` and ``epochs``.
+        dict: ``test`` metrics, ``best_epoch``, ``epochs`` and ``train_seconds`` (every
+        epoch's, resumed ones included; missing from results written before it was kept).
 
     Raises:
         RunFolderError: ``row_dir`` holds the row trained with other hyper-parameters.
@@ -112,7 +113,8 @@ def _row_result(row_hp, loader, verbose, row_dir):
         record_hparams(row_dir, row_hp)
     model = train_model(row_hp, loader, verbose, output_dir=row_dir, resume=resume)
     result = {"test": model.run_eval(data_path(row_hp, "test_file"), row_hp["test_num_ngs"]),
-              "best_epoch": model.best_epoch, "epochs": len(model.history)}
+              "best_epoch": model.best_epoch, "epochs": len(model.history),
+              "train_seconds": round(sum(h.get("seconds", 0) for h in model.history), 1)}
     if path:
         write_atomic(path, metrics_json(result))
     return result
@@ -132,7 +134,9 @@ def run_ablations(hp, rows, loader="fast", verbose=0, on_row=None, runs_dir=None
 
     Returns:
         pandas.DataFrame: One row per grid row: ``HEAD`` columns then the test metrics
-        (empty for failed rows).
+        (empty for failed rows). ``seconds`` is the row's training time, every epoch
+        counted, also for a row read back or resumed (empty where its result did not keep
+        it); a failed row gives the seconds until it failed.
     """
     done = {}
     table = []
@@ -148,10 +152,11 @@ def run_ablations(hp, rows, loader="fast", verbose=0, on_row=None, runs_dir=None
                     row_hp, loader, verbose, runs_dir and os.path.join(runs_dir, name)))
             first, result = done[key]
             row.update(result["test"], best_epoch=result["best_epoch"],
-                       epochs=result["epochs"], same_as="" if first == name else first)
+                       epochs=result["epochs"], same_as="" if first == name else first,
+                       seconds=result.get("train_seconds", ""))
         except Exception as err:  # recorded in the table; the grid goes on
-            row.update(status="error", error=f"{type(err).__name__}: {err}")
-        row["seconds"] = round(time.time() - start, 1)
+            row.update(status="error", error=f"{type(err).__name__}: {err}",
+                       seconds=round(time.time() - start, 1))
         table.append(row)
         if on_row is not None:
             on_row(pd.DataFrame(table))
