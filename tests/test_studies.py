@@ -280,6 +280,19 @@ def test_ground_truth_long_term_positives_get_more_alpha(tmp_path):
     assert row["long_from_u_l"] > row["long_from_u_s"]
 
 
+def test_the_ablation_plot_leaves_failed_rows_out_and_survives_none_finished():
+    from clsr_tf.studies import plots
+
+    failed = pd.DataFrame({"name": ["a", "b"], "status": ["error", "error"],
+                           "error": ["RunFolderError: x", "ValueError: y"]})
+    fig = plots.plot_ablations(failed)  # no metric columns at all
+    assert "no ablation row finished" in fig.axes[0].texts[0].get_text()
+    mixed = pd.concat([failed, pd.DataFrame({"name": ["c"], "status": ["ok"], "auc": [0.7],
+                                             "gauc": [0.71]})], ignore_index=True)
+    labels = [t.get_text() for t in plots.plot_ablations(mixed).axes[0].get_yticklabels()]
+    assert labels == ["c"]
+
+
 def test_ablation_rows_in_a_runs_dir_are_kept_resumed_and_refused(data_dir, tmp_path,
                                                                    monkeypatch):
     hp = as_dict(load_hparams(HPARAMS, data_dir=data_dir, epochs=1, **SMALL))

@@ -102,8 +102,19 @@ def plot_fusion_weight(table):
 
 
 def plot_ablations(table):
-    """AUC / GAUC of every ablation row (Figures 6-7, Tables 6-10)."""
-    return _metric_bars(table, "name", "ablations", horizontal=True)
+    """AUC / GAUC of every finished ablation row (Figures 6-7, Tables 6-10).
+
+    Failed rows have no metrics (the table gives their errors) and are left out; with none
+    finished, the figure says so.
+    """
+    finished = table[table["status"] == "ok"]
+    if not len(finished) or not any(m in finished for m in METRICS):
+        fig, (ax,) = _figure()
+        ax.text(0.5, 0.5, "no ablation row finished:\nthe table gives each row's error",
+                ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    return _metric_bars(finished, "name", "ablations", horizontal=True)
 
 
 def plot_ground_truth(table):
