@@ -9,9 +9,11 @@ Usage (from the repository root)::
 Each ``KEY=VALUE`` replaces a parameter of the notebook's parameters cell (VALUE as Python
 source, as it will read in the cell). The notebook runs in its own folder through
 Recommenders' ``notebook_utils.execute_notebook`` (as the notebook tests do) and is written
-back only when every cell has run. TensorFlow's C++ start-up lines on stderr (no CUDA
-driver, absl's "before InitializeLog" notice) are machine noise and are left out of the saved
-outputs; every other output is kept as it came.
+back only when every cell has run, its parameters cell as it was (the defaults a reader
+starts from, and what the notebook tests override; each notebook's first cell names the
+parameters its outputs were rendered with). TensorFlow's C++ start-up lines on stderr (no
+CUDA driver, absl's "before InitializeLog" notice) are machine noise and are left out of the
+saved outputs; every other output is kept as it came.
 """
 
 import argparse
@@ -28,11 +30,20 @@ NATIVE_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages
                         r"|To enable the following instructions: )")
 
 
-def without_native_logs(path):
-    """Drop TensorFlow's C++ log lines from the stderr outputs of a notebook file."""
+def _parameters_cell(notebook):
+    return next((cell for cell in notebook.cells
+                 if "parameters" in cell.get("metadata", {}).get("tags", [])), None)
+
+
+def as_committed(path, source):
+    """Drop TensorFlow's C++ log lines from the stderr outputs of an executed notebook file
+    and give its parameters cell back the source of the notebook it was executed from."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
+    executed, original = _parameters_cell(notebook), _parameters_cell(source)
+    if executed is not None and original is not None:
+        executed.source = original.source
     for cell in notebook.cells:
         outputs = []
         for output in cell.get("outputs", []):
@@ -71,12 +82,15 @@ def main(argv=None):
     folder = os.path.dirname(notebook)
     start = time.time()
     os.chdir(folder)  # the notebooks read ../hparams and ../data
+    import nbformat
+
+    source = nbformat.read(notebook, as_version=4)
     fd, output = tempfile.mkstemp(suffix=".ipynb", dir=folder, prefix=".executing-")
     os.close(fd)
     try:
         execute_notebook(notebook, output, parameters=dict(args.parameters),
                          timeout=args.timeout)
-        without_native_logs(output)
+        as_committed(output, source)
         os.chmod(output, 0o644)  # mkstemp's file is private
         os.replace(output, notebook)
     finally:
