@@ -28,10 +28,10 @@ done
 DATA_DIR=$(python -c "import glob, json, sys
 found = [json.load(open(p)) for p in sorted(glob.glob(sys.argv[1] + '/*/seed_*/hparams.json'))]
 print(next((hp['data_dir'] for hp in found if 'data_dir' in hp), ''))" "$ROOT/$DATA")
-# campaign.sh scores the MovieLens runs under both protocols and the synthetic set's under the
-# sampled one only (their weights are not kept), so only MovieLens has a full-ranking table.
+# A full-ranking table where the runs were scored in full ranking (campaign.sh does it for
+# MovieLens only: the kept records hold no weights to score later), else none.
 PROTOCOL=sampled
-[ "$DATA" = movielens ] && PROTOCOL=both
+grep -lq '"test_full"' "$ROOT/$DATA"/*/seed_*/result.json 2>/dev/null && PROTOCOL=both
 rm -f "$REPORT/comparison_full.md" "$REPORT/comparison_full.csv"
 # Exit status 1 only says that some runs have not finished.
 python -m clsr_tf.compare --hparams hparams/$DATA.yaml ${DATA_DIR:+--data-dir "$DATA_DIR"} \
